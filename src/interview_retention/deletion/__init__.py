@@ -1,0 +1,1 @@
+"""Deletion and retention: soft delete, restore, hard delete, notices and purges."""

@@ -1,0 +1,100 @@
+"""Notices of pending deletion, the deletion log (tombstones) and job runs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from interview_retention.clock import utcnow
+from interview_retention.db.base import Base, JSONType
+
+NOTICE_STATUSES = ("PENDING", "RETRY", "SENT", "FAILED", "CANCELLED")
+JOB_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED")
+
+# SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
+BigIntId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class DeletionNotice(Base):
+    """One pending-deletion notice per session and deletion cycle."""
+
+    __tablename__ = "deletion_notices"
+    __table_args__ = (
+        UniqueConstraint("session_id", "cycle", name="uq_deletion_notices_cycle"),
+        CheckConstraint(
+            "status IN ('PENDING', 'RETRY', 'SENT', 'FAILED', 'CANCELLED')",
+            name="status",
+        ),
+        # What the notices job claims: unsent notices, by when they may next go out.
+        Index(
+            "ix_deletion_notices_sendable",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('PENDING', 'RETRY')"),
+            sqlite_where=text("status IN ('PENDING', 'RETRY')"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("interview_sessions.id", ondelete="CASCADE")
+    )
+    cycle: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="PENDING")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime]
+    last_error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    sent_at: Mapped[datetime | None]
+
+
+class DeletionLogEntry(Base):
+    """A tombstone: who and what was deleted, why, when and by whom. No content.
+
+    It keeps no foreign key: it must outlive the session it describes.
+    """
+
+    __tablename__ = "deletion_log"
+    __table_args__ = (Index("ix_deletion_log_user_purged", "user_id", "purged_at"),)
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    # One tombstone per session: a second purge of the same id cannot write another.
+    session_id: Mapped[str] = mapped_column(String(36), unique=True)
+    user_id: Mapped[str] = mapped_column(String(36))
+    reason: Mapped[str] = mapped_column(String(16))
+    actor: Mapped[str] = mapped_column(String(64))
+    requested_at: Mapped[datetime]
+    purged_at: Mapped[datetime] = mapped_column(index=True)
+    rows_removed: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    cache_keys_evicted: Mapped[int] = mapped_column(Integer, default=0)
+    task_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class JobRun(Base):
+    """One run of a job: when it started and ended, what it did, what failed."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_job_started", "job", "started_at"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    job: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="QUEUED")
+    trigger: Mapped[str] = mapped_column(String(16), default="beat")
+    requested_by: Mapped[str | None] = mapped_column(String(36))
+    queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    result: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    error: Mapped[str | None] = mapped_column(Text)

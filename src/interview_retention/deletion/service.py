@@ -1,0 +1,464 @@
+"""Deletion and retention as plain functions over a database session.
+
+Each function does one unit of work inside the caller's transaction and never
+commits; `deletion.jobs` loops over them, one transaction per batch. Every function
+takes `now` from its caller, so one run sees one instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, exists, false, func, insert, literal, select
+from sqlalchemy.orm import Session
+
+from interview_retention.config import Settings
+from interview_retention.db.base import Base, UTCDateTime
+from interview_retention.db.hooks import after_commit
+from interview_retention.deletion.channels import (
+    NoticeChannel,
+    NoticeDeliveryError,
+    NoticeMessage,
+)
+from interview_retention.deletion.models import DeletionLogEntry, DeletionNotice
+from interview_retention.errors import SESSION_NOT_FOUND, Conflict, NotFound
+from interview_retention.sessions import repository
+from interview_retention.sessions.cache import ReportCache
+from interview_retention.sessions.models import InterviewSession
+
+S = InterviewSession
+N = DeletionNotice
+
+
+@lru_cache
+def session_child_tables() -> tuple[Table, ...]:
+    """Every table whose rows belong to one session, read from the schema itself."""
+    sessions = Base.metadata.tables["interview_sessions"]
+    return tuple(
+        table
+        for table in Base.metadata.sorted_tables
+        if "session_id" in table.c
+        and any(fk.column.table is sessions for fk in table.c.session_id.foreign_keys)
+    )
+
+
+def count_rows(db: Session, session_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """Rows per table that deleting these sessions removes, keyed by session id."""
+    counts: dict[str, dict[str, int]] = {
+        sid: {"interview_sessions": 1} for sid in session_ids
+    }
+    for table in session_child_tables():
+        rows = db.execute(
+            select(table.c.session_id, func.count())
+            .where(table.c.session_id.in_(session_ids))
+            .group_by(table.c.session_id)
+        )
+        for sid, n in rows:
+            counts[sid][table.name] = n
+    return counts
+
+
+@dataclass
+class PurgedSession:
+    session_id: str
+    user_id: str
+    rows: dict[str, int]
+    cache_keys_evicted: int
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    purged: list[PurgedSession] = field(default_factory=list)
+
+    @property
+    def rows_removed(self) -> int:
+        return sum(sum(p.rows.values()) for p in self.purged)
+
+    @property
+    def cache_keys_evicted(self) -> int:
+        return sum(p.cache_keys_evicted for p in self.purged)
+
+
+def _delete_and_record(
+    db: Session,
+    candidates: Sequence[Any],
+    *,
+    now: datetime,
+    guard: Any,
+    reason_for: dict[str, str],
+    actor: str,
+    cache: ReportCache,
+    task_id: str | None,
+) -> list[PurgedSession]:
+    """Delete the sessions that still pass `guard`, evict their cache, write tombstones.
+
+    `candidates` are rows of (id, user_id, deleted_at, retention_notice_at). The
+    `guard` is re-applied in the DELETE itself, so a row that changed since it was
+    read (restored, put on hold) is left alone even where nothing locked it.
+    """
+    ids = [row.id for row in candidates]
+    if not ids:
+        return []
+    counts = count_rows(db, ids)
+    deleted = set(
+        db.scalars(
+            delete(S)
+            .where(S.id.in_(ids), guard)
+            .returning(S.id)
+            .execution_options(synchronize_session=False)
+        )
+    )
+    evicted = {sid: cache.evict([sid]) for sid in deleted} if deleted else {}
+    # Evict again once the delete is visible to everyone: a reader that filled the
+    # cache between the first eviction and the commit is undone here.
+    if deleted:
+        after_commit(db, lambda: cache.evict(sorted(deleted)))
+
+    purged: list[PurgedSession] = []
+    tombstones: list[dict[str, Any]] = []
+    for row in candidates:
+        if row.id not in deleted:
+            continue
+        purged.append(PurgedSession(row.id, row.user_id, counts[row.id], evicted[row.id]))
+        tombstones.append(
+            {
+                "session_id": row.id,
+                "user_id": row.user_id,
+                "reason": reason_for[row.id],
+                "actor": actor,
+                "requested_at": row.deleted_at or row.retention_notice_at or now,
+                "purged_at": now,
+                "rows_removed": counts[row.id],
+                "cache_keys_evicted": evicted[row.id],
+                "task_id": task_id,
+            }
+        )
+    if tombstones:
+        db.execute(insert(DeletionLogEntry), tombstones)
+    return purged
+
+
+def _candidate_columns() -> tuple[Any, ...]:
+    return (S.id, S.user_id, S.deleted_at, S.retention_notice_at, S.deletion_reason)
+
+
+def hard_delete(
+    db: Session,
+    *,
+    user_id: str,
+    session_id: str,
+    now: datetime,
+    cache: ReportCache,
+) -> PurgedSession:
+    """The owner deletes a session for good, now, with its children and cache."""
+    session = repository.get_owned(
+        db, user_id=user_id, session_id=session_id, now=now, lock=True
+    )
+    if session is None:
+        raise NotFound(SESSION_NOT_FOUND)
+    if session.legal_hold:
+        raise Conflict("Session is under legal hold and cannot be deleted")
+
+    row = db.execute(select(*_candidate_columns()).where(S.id == session_id)).one()
+    db.expunge(session)
+    purged = _delete_and_record(
+        db,
+        [row],
+        now=now,
+        guard=S.legal_hold == false(),
+        reason_for={session_id: "USER"},
+        actor=f"user:{user_id}",
+        cache=cache,
+        task_id=None,
+    )
+    if not purged:
+        raise NotFound(SESSION_NOT_FOUND)
+    return purged[0]
+
+
+def purge_batch(
+    db: Session,
+    *,
+    now: datetime,
+    batch_size: int,
+    cache: ReportCache,
+    task_id: str | None,
+    actor: str = "system:purge",
+) -> BatchResult:
+    """Claim up to `batch_size` due sessions and delete them for good.
+
+    On PostgreSQL the claim takes row locks with SKIP LOCKED, so two purges split
+    the work instead of waiting on each other, and a restore holding a row's lock
+    is skipped rather than overrun. The DELETE re-checks the deadline and the hold.
+    """
+    claimed = db.execute(
+        select(*_candidate_columns())
+        .where(repository.is_due(now))
+        .order_by(S.permanent_delete_at)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True, of=S)
+    ).all()
+    if not claimed:
+        return BatchResult()
+
+    purged = _delete_and_record(
+        db,
+        claimed,
+        now=now,
+        guard=repository.is_due(now),
+        reason_for={row.id: row.deletion_reason or "USER" for row in claimed},
+        actor=actor,
+        cache=cache,
+        task_id=task_id,
+    )
+    return BatchResult(claimed=len(claimed), purged=purged)
+
+
+def queue_retention_notices(
+    db: Session, *, now: datetime, settings: Settings, limit: int
+) -> int:
+    """Queue one notice per session that the retention rule newly covers.
+
+    Covered: a status in RETENTION_STATUSES, created strictly before now minus
+    RETENTION_DAYS, no deadline yet, no legal hold, and no notice in this cycle.
+    Safe to run twice at once: the unique (session, cycle) key drops duplicates.
+    """
+    cutoff = now - settings.retention_period
+    already = exists().where(N.session_id == S.id, N.cycle == S.notice_cycle)
+    covered = (
+        select(S.id, S.notice_cycle, literal(now, UTCDateTime()))
+        .where(
+            S.permanent_delete_at.is_(None),
+            S.legal_hold == false(),
+            S.created_at < cutoff,
+            S.status.in_(settings.retention_statuses),
+            ~already,
+        )
+        .order_by(S.created_at)
+        .limit(limit)
+    )
+    statement = _insert_ignore(db).from_select(
+        ["session_id", "cycle", "next_attempt_at"], covered
+    )
+    result = db.execute(statement)
+    return max(result.rowcount, 0)
+
+
+def _insert_ignore(db: Session) -> Any:
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(N).on_conflict_do_nothing(
+            index_elements=["session_id", "cycle"]
+        )
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(N).on_conflict_do_nothing(
+        index_elements=["session_id", "cycle"]
+    )
+
+
+@dataclass
+class NoticeBatchResult:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+def _still_covered(session: InterviewSession, notice: DeletionNotice, cutoff: datetime,
+                   settings: Settings) -> bool:
+    return (
+        not session.legal_hold
+        and session.permanent_delete_at is None
+        and session.status in settings.retention_statuses
+        and session.created_at < cutoff
+        and notice.cycle == session.notice_cycle
+    )
+
+
+def send_notice_batch(
+    db: Session,
+    *,
+    now: datetime,
+    settings: Settings,
+    channel: NoticeChannel,
+    clock: Any,
+) -> NoticeBatchResult:
+    """Send the notices that are due to go out, and start each session's grace period.
+
+    The deadline is the moment the channel accepted the notice plus GRACE_DAYS, read
+    from `clock` after the send, so the grace period is never shorter than promised.
+    A failed send is retried with exponential backoff and the session keeps no
+    deadline meanwhile: its deletion waits for the notice.
+    """
+    rows = db.execute(
+        select(N, S)
+        .join(S, S.id == N.session_id)
+        .where(N.status.in_(("PENDING", "RETRY")), N.next_attempt_at <= now)
+        .order_by(N.next_attempt_at, N.id)
+        .limit(settings.notice_batch_size)
+        .with_for_update(skip_locked=True, of=(N, S))
+    ).all()
+    result = NoticeBatchResult(claimed=len(rows))
+    cutoff = now - settings.retention_period
+
+    for notice, session in rows:
+        if not _still_covered(session, notice, cutoff, settings):
+            notice.status = "CANCELLED"
+            result.cancelled += 1
+            continue
+
+        notice.attempts += 1
+        try:
+            channel.send(
+                NoticeMessage(
+                    notice_id=notice.id,
+                    session_id=session.id,
+                    user_id=session.user_id,
+                    delete_at=clock() + settings.grace_period,
+                )
+            )
+        except NoticeDeliveryError as exc:
+            notice.last_error = str(exc)[:500]
+            if notice.attempts >= settings.notice_max_attempts:
+                notice.status = "FAILED"
+                result.failed += 1
+            else:
+                notice.status = "RETRY"
+                backoff = settings.notice_retry_base_seconds * 2 ** (notice.attempts - 1)
+                notice.next_attempt_at = now + timedelta(seconds=backoff)
+                result.retried += 1
+            continue
+
+        sent_at = clock()
+        notice.status = "SENT"
+        notice.sent_at = sent_at
+        notice.last_error = None
+        session.retention_notice_at = sent_at
+        session.permanent_delete_at = sent_at + settings.grace_period
+        session.deletion_reason = "RETENTION"
+        session.updated_at = sent_at
+        result.sent += 1
+    return result
+
+
+def set_legal_hold(
+    db: Session, *, session_id: str, reason: str, now: datetime
+) -> InterviewSession:
+    """Exempt a session from retention and purges, and call off a scheduled deletion.
+
+    A deadline set by the retention rule is cleared and the notice cycle advances,
+    so that when the hold is lifted the rule sends a fresh notice and waits a full
+    grace period again. A user's own soft delete keeps its deadline.
+    """
+    session = repository.get_for_update(db, session_id)
+    if session is None or (
+        session.permanent_delete_at is not None
+        and session.permanent_delete_at <= now
+        and not session.legal_hold
+    ):
+        raise NotFound(SESSION_NOT_FOUND)
+
+    session.legal_hold = True
+    session.legal_hold_reason = reason
+    session.legal_hold_at = now
+    if session.status != "DELETED" and session.deletion_reason == "RETENTION":
+        session.permanent_delete_at = None
+        session.retention_notice_at = None
+        session.deletion_reason = None
+    db.execute(
+        N.__table__.update()
+        .where(and_(N.session_id == session.id, N.status.in_(("PENDING", "RETRY"))))
+        .values(status="CANCELLED")
+    )
+    session.notice_cycle += 1
+    session.updated_at = now
+    return session
+
+
+def lift_legal_hold(
+    db: Session, *, session_id: str, now: datetime, settings: Settings
+) -> InterviewSession:
+    """Lift a hold; no deletion can follow sooner than GRACE_DAYS from now."""
+    session = repository.get_for_update(db, session_id)
+    if session is None:
+        raise NotFound(SESSION_NOT_FOUND)
+    if not session.legal_hold:
+        return session
+
+    session.legal_hold = False
+    session.legal_hold_reason = None
+    session.legal_hold_at = None
+    earliest = now + settings.grace_period
+    if session.permanent_delete_at is not None and session.permanent_delete_at < earliest:
+        session.permanent_delete_at = earliest
+    session.updated_at = now
+    return session
+
+
+@dataclass
+class Backlog:
+    soft_deleted: int
+    scheduled_by_retention: int
+    due_now: int
+    overdue: int
+    oldest_overdue_seconds: float | None
+    notices_pending: int
+    notices_failed: int
+    legal_holds: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def backlog(db: Session, *, now: datetime, overdue_after: timedelta) -> Backlog:
+    """Counts that tell whether the jobs keep up.
+
+    Overdue: due for longer than `overdue_after` (one purge interval by default).
+    """
+    waiting = S.permanent_delete_at > now
+    due = repository.is_due(now)
+    overdue_cut = now - overdue_after
+    row = db.execute(
+        select(
+            func.count().filter(S.status == "DELETED", waiting, S.legal_hold == false()),
+            func.count().filter(
+                S.status != "DELETED",
+                S.deletion_reason == "RETENTION",
+                waiting,
+                S.legal_hold == false(),
+            ),
+            func.count().filter(due),
+            func.count().filter(due, S.permanent_delete_at < overdue_cut),
+            func.min(S.permanent_delete_at).filter(
+                due, S.permanent_delete_at < overdue_cut
+            ),
+            func.count().filter(S.legal_hold == True),  # noqa: E712
+        )
+    ).one()
+    notices = dict(
+        db.execute(
+            select(N.status, func.count())
+            .where(N.status.in_(("PENDING", "RETRY", "FAILED")))
+            .group_by(N.status)
+        ).all()
+    )
+    oldest = row[4]
+    return Backlog(
+        soft_deleted=row[0],
+        scheduled_by_retention=row[1],
+        due_now=row[2],
+        overdue=row[3],
+        oldest_overdue_seconds=None if oldest is None else (now - oldest).total_seconds(),
+        notices_pending=notices.get("PENDING", 0) + notices.get("RETRY", 0),
+        notices_failed=notices.get("FAILED", 0),
+        legal_holds=row[5],
+    )

@@ -1,0 +1,1 @@
+"""The interview-session aggregate: the session and its children."""

@@ -1,0 +1,69 @@
+"""The report cache. Redis when REDIS_URL is set; without it nothing is cached."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import lru_cache
+from typing import Any, Protocol
+
+import redis
+
+from interview_retention.config import get_settings
+
+
+class ReportCache(Protocol):
+    def get(self, session_id: str) -> dict[str, Any] | None: ...
+
+    def put(self, session_id: str, report: dict[str, Any]) -> None: ...
+
+    def evict(self, session_ids: Iterable[str]) -> int:
+        """Drop the entries of these sessions in one round trip; how many existed."""
+        ...
+
+
+class NoCache:
+    def get(self, session_id: str) -> dict[str, Any] | None:
+        return None
+
+    def put(self, session_id: str, report: dict[str, Any]) -> None:
+        return None
+
+    def evict(self, session_ids: Iterable[str]) -> int:
+        return 0
+
+
+class RedisReportCache:
+    def __init__(self, client: redis.Redis, *, prefix: str, ttl_seconds: int) -> None:
+        self._client = client
+        self._prefix = prefix
+        self._ttl = ttl_seconds
+
+    def key(self, session_id: str) -> str:
+        return f"{self._prefix}report:{session_id}"
+
+    def get(self, session_id: str) -> dict[str, Any] | None:
+        raw = self._client.get(self.key(session_id))
+        return None if raw is None else json.loads(raw)
+
+    def put(self, session_id: str, report: dict[str, Any]) -> None:
+        self._client.set(self.key(session_id), json.dumps(report), ex=self._ttl)
+
+    def evict(self, session_ids: Iterable[str]) -> int:
+        keys = [self.key(sid) for sid in session_ids]
+        if not keys:
+            return 0
+        return int(self._client.delete(*keys))
+
+
+@lru_cache
+def get_report_cache() -> ReportCache:
+    settings = get_settings()
+    if not settings.redis_url:
+        return NoCache()
+    client = redis.Redis.from_url(settings.redis_url, socket_timeout=5)
+    return RedisReportCache(
+        client,
+        prefix=settings.cache_key_prefix,
+        ttl_seconds=settings.report_cache_ttl_seconds,
+    )

@@ -1,0 +1,106 @@
+"""Every query on sessions that the API and the jobs share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
+from sqlalchemy.orm import Session, selectinload
+
+from interview_retention.sessions.models import InterviewSession
+
+S = InterviewSession
+
+
+def is_due(now: datetime) -> ColumnElement[bool]:
+    """Past its deadline and not on hold: gone for every endpoint, purgeable."""
+    return and_(
+        S.permanent_delete_at.is_not(None),
+        S.permanent_delete_at <= now,
+        S.legal_hold == false(),
+    )
+
+
+def is_visible(now: datetime) -> ColumnElement[bool]:
+    """Still exists for its owner: no deadline, deadline ahead, or held."""
+    return or_(
+        S.permanent_delete_at.is_(None),
+        S.permanent_delete_at > now,
+        S.legal_hold == true(),
+    )
+
+
+def get_owned(
+    db: Session,
+    *,
+    user_id: str,
+    session_id: str,
+    now: datetime,
+    lock: bool = False,
+    with_children: bool = False,
+) -> InterviewSession | None:
+    """The user's session if it is still visible at `now`, optionally row-locked."""
+    query = select(S).where(S.id == session_id, S.user_id == user_id, is_visible(now))
+    if with_children:
+        query = query.options(
+            selectinload(S.questions),
+            selectinload(S.answers),
+            selectinload(S.evaluation),
+        )
+    if lock:
+        query = query.with_for_update(of=S)
+    return db.scalars(query).one_or_none()
+
+
+def get_for_update(db: Session, session_id: str) -> InterviewSession | None:
+    """Any session by id, locked, whatever its state (for admin actions)."""
+    query = select(S).where(S.id == session_id).with_for_update(of=S)
+    return db.scalars(query).one_or_none()
+
+
+def owned_page_query(
+    *,
+    user_id: str,
+    now: datetime,
+    statuses: Sequence[str],
+    created_before: datetime | None,
+    created_after: datetime | None,
+) -> Select[tuple[InterviewSession]]:
+    """The user's visible sessions; soft-deleted ones only when asked for by status."""
+    query = select(S).where(S.user_id == user_id, is_visible(now))
+    if statuses:
+        query = query.where(S.status.in_(statuses))
+    else:
+        query = query.where(S.status != "DELETED")
+    if created_before is not None:
+        query = query.where(S.created_at < created_before)
+    if created_after is not None:
+        query = query.where(S.created_at > created_after)
+    return query
+
+
+def list_owned(
+    db: Session,
+    *,
+    user_id: str,
+    now: datetime,
+    statuses: Sequence[str] = (),
+    created_before: datetime | None = None,
+    created_after: datetime | None = None,
+    offset: int = 0,
+    limit: int = 20,
+) -> tuple[list[InterviewSession], int]:
+    """One page of the user's sessions, newest first, and the total count."""
+    query = owned_page_query(
+        user_id=user_id,
+        now=now,
+        statuses=statuses,
+        created_before=created_before,
+        created_after=created_after,
+    )
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = db.scalars(
+        query.order_by(S.created_at.desc(), S.id).offset(offset).limit(limit)
+    ).all()
+    return list(page), total

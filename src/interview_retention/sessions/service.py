@@ -1,0 +1,166 @@
+"""Creating sessions and moving them through their statuses.
+
+Services take a database session and never commit: the request or the task that
+called them owns the transaction.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from interview_retention.config import Settings
+from interview_retention.errors import Conflict, Invalid, NotFound
+from interview_retention.sessions import questions as bank
+from interview_retention.sessions.models import InterviewSession, Question
+from interview_retention.users.models import Resume
+
+# Forward moves a session may make by itself; DELETED is reachable from any of them.
+NEXT_STATUS = {
+    "CREATED": {"IN_PROGRESS"},
+    "IN_PROGRESS": {"COMPLETED"},
+    "COMPLETED": {"EVALUATED"},
+    "EVALUATED": set(),
+}
+
+
+def create_session(
+    db: Session,
+    *,
+    user_id: str,
+    resume_id: str | None,
+    question_count: int,
+    config: dict[str, Any],
+    now: datetime,
+) -> InterviewSession:
+    """A new CREATED session with `question_count` questions drawn from the bank."""
+    if resume_id is not None:
+        resume = db.scalar(
+            select(Resume).where(Resume.id == resume_id, Resume.user_id == user_id)
+        )
+        if resume is None:
+            raise NotFound("Resume not found")
+
+    wanted = config.get("categories")
+    if wanted is not None:
+        known = set(bank.categories())
+        if not isinstance(wanted, list) or not all(c in known for c in wanted):
+            raise Invalid(
+                "config.categories must be a list of: " + ", ".join(sorted(known))
+            )
+    drawn = bank.draw(question_count, wanted, random.Random())  # noqa: S311
+    if not drawn:
+        raise Invalid("No questions match config.categories")
+
+    session = InterviewSession(
+        user_id=user_id,
+        resume_id=resume_id,
+        status="CREATED",
+        question_count=len(drawn),
+        config=config,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(session)
+    db.flush()
+    position = 0
+    for item in drawn:
+        parent = Question(
+            session_id=session.id,
+            position=position,
+            question_type="ORIGINAL",
+            category=item.category,
+            text=item.text,
+        )
+        db.add(parent)
+        db.flush()
+        position += 1
+        for follow_up in item.follow_ups:
+            db.add(
+                Question(
+                    session_id=session.id,
+                    parent_question_id=parent.id,
+                    position=position,
+                    question_type="FOLLOW_UP",
+                    category=item.category,
+                    text=follow_up,
+                )
+            )
+            position += 1
+    return session
+
+
+def soft_delete(
+    session: InterviewSession, *, now: datetime, settings: Settings
+) -> InterviewSession:
+    """Mark DELETED and start the recovery window; repeating it changes nothing.
+
+    A deadline that the retention rule already set is never pushed back: the
+    earlier of the two stands.
+    """
+    if session.status == "DELETED":
+        return session
+
+    deadline = now + settings.recovery_period
+    if session.permanent_delete_at is not None and session.permanent_delete_at < deadline:
+        deadline = session.permanent_delete_at
+    else:
+        session.deletion_reason = "USER"
+    session.status_before_deletion = session.status
+    session.status = "DELETED"
+    session.deleted_at = now
+    session.permanent_delete_at = deadline
+    session.updated_at = now
+    return session
+
+
+def change_status(
+    session: InterviewSession, target: str, *, now: datetime, settings: Settings
+) -> InterviewSession:
+    """Apply a status change asked for by the owner."""
+    if target == "DELETED":
+        return soft_delete(session, now=now, settings=settings)
+    if session.status == "DELETED":
+        raise Conflict("Session is deleted; restore it before changing its status")
+    if target == session.status:
+        return session
+    if target not in NEXT_STATUS[session.status]:
+        raise Conflict(f"Cannot change status from {session.status} to {target}")
+
+    session.status = target
+    session.updated_at = now
+    if target == "COMPLETED":
+        session.completed_at = now
+    elif target == "EVALUATED":
+        session.evaluated_at = now
+    return session
+
+
+def restore(
+    session: InterviewSession, *, now: datetime, settings: Settings
+) -> InterviewSession:
+    """Undo a soft delete. The caller has checked that the deadline is ahead.
+
+    A session that the retention rule had scheduled before the user deleted it
+    keeps that schedule: restoring undoes the user's delete, not the rule.
+    """
+    if session.status != "DELETED":
+        raise Conflict("Session is not deleted")
+
+    session.status = session.status_before_deletion or "CREATED"
+    session.status_before_deletion = None
+    session.deleted_at = None
+    session.updated_at = now
+    if session.retention_notice_at is not None:
+        session.permanent_delete_at = (
+            session.retention_notice_at + settings.grace_period
+        )
+        session.deletion_reason = "RETENTION"
+    else:
+        session.permanent_delete_at = None
+        session.deletion_reason = None
+    return session
