@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     task_time_limit_seconds: int = Field(1800, ge=10)
     task_retry_backoff_max_seconds: int = Field(600, ge=1)
     broker_visibility_timeout_seconds: int = Field(7200, ge=60)
+    # Prefixes every broker key in Redis; lets several deployments (or the test
+    # suite) share one Redis without seeing each other's queues.
+    broker_key_prefix: str = ""
 
     # Report cache (Redis only; without REDIS_URL nothing is cached).
     report_cache_ttl_seconds: int = Field(3600, ge=1)

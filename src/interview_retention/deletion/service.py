@@ -124,7 +124,9 @@ def _delete_and_record(
     for row in candidates:
         if row.id not in deleted:
             continue
-        purged.append(PurgedSession(row.id, row.user_id, counts[row.id], evicted[row.id]))
+        purged.append(
+            PurgedSession(row.id, row.user_id, counts[row.id], evicted[row.id])
+        )
         tombstones.append(
             {
                 "session_id": row.id,
@@ -273,8 +275,12 @@ class NoticeBatchResult:
     cancelled: int = 0
 
 
-def _still_covered(session: InterviewSession, notice: DeletionNotice, cutoff: datetime,
-                   settings: Settings) -> bool:
+def _still_covered(
+    session: InterviewSession,
+    notice: DeletionNotice,
+    cutoff: datetime,
+    settings: Settings,
+) -> bool:
     return (
         not session.legal_hold
         and session.permanent_delete_at is None
@@ -333,7 +339,9 @@ def send_notice_batch(
                 result.failed += 1
             else:
                 notice.status = "RETRY"
-                backoff = settings.notice_retry_base_seconds * 2 ** (notice.attempts - 1)
+                backoff = settings.notice_retry_base_seconds * 2 ** (
+                    notice.attempts - 1
+                )
                 notice.next_attempt_at = now + timedelta(seconds=backoff)
                 result.retried += 1
             continue
@@ -398,7 +406,10 @@ def lift_legal_hold(
     session.legal_hold_reason = None
     session.legal_hold_at = None
     earliest = now + settings.grace_period
-    if session.permanent_delete_at is not None and session.permanent_delete_at < earliest:
+    if (
+        session.permanent_delete_at is not None
+        and session.permanent_delete_at < earliest
+    ):
         session.permanent_delete_at = earliest
     session.updated_at = now
     return session
@@ -429,7 +440,9 @@ def backlog(db: Session, *, now: datetime, overdue_after: timedelta) -> Backlog:
     overdue_cut = now - overdue_after
     row = db.execute(
         select(
-            func.count().filter(S.status == "DELETED", waiting, S.legal_hold == false()),
+            func.count().filter(
+                S.status == "DELETED", waiting, S.legal_hold == false()
+            ),
             func.count().filter(
                 S.status != "DELETED",
                 S.deletion_reason == "RETENTION",
@@ -457,7 +470,9 @@ def backlog(db: Session, *, now: datetime, overdue_after: timedelta) -> Backlog:
         scheduled_by_retention=row[1],
         due_now=row[2],
         overdue=row[3],
-        oldest_overdue_seconds=None if oldest is None else (now - oldest).total_seconds(),
+        oldest_overdue_seconds=None
+        if oldest is None
+        else (now - oldest).total_seconds(),
         notices_pending=notices.get("PENDING", 0) + notices.get("RETRY", 0),
         notices_failed=notices.get("FAILED", 0),
         legal_holds=row[5],

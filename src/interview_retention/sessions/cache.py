@@ -8,8 +8,11 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 import redis
+import structlog
 
 from interview_retention.config import get_settings
+
+log = structlog.get_logger(__name__)
 
 
 class ReportCache(Protocol):
@@ -43,13 +46,24 @@ class RedisReportCache:
         return f"{self._prefix}report:{session_id}"
 
     def get(self, session_id: str) -> dict[str, Any] | None:
-        raw = self._client.get(self.key(session_id))
+        # Reads and writes degrade to the database when Redis is away; evictions do
+        # not (see `evict`).
+        try:
+            raw = self._client.get(self.key(session_id))
+        except redis.RedisError:
+            log.warning("report_cache.unavailable", op="get")
+            return None
         return None if raw is None else json.loads(raw)
 
     def put(self, session_id: str, report: dict[str, Any]) -> None:
-        self._client.set(self.key(session_id), json.dumps(report), ex=self._ttl)
+        try:
+            self._client.set(self.key(session_id), json.dumps(report), ex=self._ttl)
+        except redis.RedisError:
+            log.warning("report_cache.unavailable", op="put")
 
     def evict(self, session_ids: Iterable[str]) -> int:
+        """Raises when Redis cannot be reached, so that the deletion that asked for
+        the eviction rolls back and is retried rather than leaving a copy behind."""
         keys = [self.key(sid) for sid in session_ids]
         if not keys:
             return 0

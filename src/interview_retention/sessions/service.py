@@ -106,7 +106,10 @@ def soft_delete(
         return session
 
     deadline = now + settings.recovery_period
-    if session.permanent_delete_at is not None and session.permanent_delete_at < deadline:
+    if (
+        session.permanent_delete_at is not None
+        and session.permanent_delete_at < deadline
+    ):
         deadline = session.permanent_delete_at
     else:
         session.deletion_reason = "USER"

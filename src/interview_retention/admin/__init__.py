@@ -1,0 +1,1 @@
+"""Admin operations: trigger jobs, follow them, holds, the backlog, the log."""

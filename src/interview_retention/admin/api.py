@@ -1,0 +1,164 @@
+"""Admin endpoints: trigger and follow jobs, legal holds, backlog, deletion log."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime
+from sqlalchemy import func, select
+
+from interview_retention.admin.schemas import (
+    HoldRequest,
+    JobRunOut,
+    TombstoneOut,
+    TombstonePage,
+)
+from interview_retention.api.body import read_json, schema_of
+from interview_retention.api.deps import (
+    AppSettings,
+    CurrentAdmin,
+    DbSession,
+    Now,
+    SessionId,
+)
+from interview_retention.api.envelope import Envelope, ok
+from interview_retention.db.hooks import after_commit
+from interview_retention.deletion import service as deletion
+from interview_retention.deletion.jobs import default_overdue_after
+from interview_retention.deletion.models import DeletionLogEntry, JobRun
+from interview_retention.errors import NotFound
+from interview_retention.sessions.schemas import SessionOut
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+Job = Literal["retention", "notices", "purge"]
+
+
+@router.post(
+    "/jobs/{job}",
+    status_code=202,
+    response_model=Envelope[JobRunOut],
+    summary="Queue a run of a job now; follow it at /api/admin/tasks/{taskId}",
+)
+def trigger_job(job: Job, db: DbSession, admin: CurrentAdmin, now: Now) -> JSONResponse:
+    from interview_retention.worker.tasks import TASKS
+
+    run = JobRun(
+        id=str(uuid.uuid4()),
+        job=job,
+        status="QUEUED",
+        trigger="admin",
+        requested_by=admin.id,
+        queued_at=now,
+        result={},
+    )
+    db.add(run)
+    # Sent only once the run's record is committed; dropped if the request fails.
+    task = TASKS[job]
+    after_commit(
+        db, lambda: task.apply_async(task_id=run.id, kwargs={"trigger": "admin"})
+    )
+    body = ok(JobRunOut.of(run).model_dump(by_alias=True, mode="json"))
+    return JSONResponse({**body, "code": 202}, status_code=202)
+
+
+@router.get(
+    "/tasks/{taskId}", response_model=Envelope[JobRunOut], summary="A job run's state"
+)
+def get_task(
+    task_id: Annotated[str, Path(alias="taskId")], db: DbSession, admin: CurrentAdmin
+) -> dict:
+    run = db.get(JobRun, task_id[:64])
+    if run is None:
+        raise NotFound("Task not found")
+    return ok(JobRunOut.of(run))
+
+
+@router.get("/retention/backlog", summary="What is waiting, due and overdue")
+def get_backlog(db: DbSession, admin: CurrentAdmin, now: Now) -> dict:
+    counts = deletion.backlog(db, now=now, overdue_after=default_overdue_after())
+    return ok({_camel(k): v for k, v in counts.as_dict().items()})
+
+
+@router.put(
+    "/sessions/{sessionId}/legal-hold",
+    response_model=Envelope[SessionOut],
+    openapi_extra=schema_of(HoldRequest),
+    summary="Put a session on legal hold",
+)
+async def set_hold(
+    session_id: SessionId,
+    request: Request,
+    db: DbSession,
+    admin: CurrentAdmin,
+    now: Now,
+) -> dict:
+    body = await read_json(request, HoldRequest)
+    session = deletion.set_legal_hold(
+        db, session_id=session_id[:64], reason=body.reason, now=now
+    )
+    return ok(SessionOut.of(session))
+
+
+@router.delete(
+    "/sessions/{sessionId}/legal-hold",
+    response_model=Envelope[SessionOut],
+    summary="Lift a legal hold",
+)
+def lift_hold(
+    session_id: SessionId,
+    db: DbSession,
+    admin: CurrentAdmin,
+    now: Now,
+    settings: AppSettings,
+) -> dict:
+    session = deletion.lift_legal_hold(
+        db, session_id=session_id[:64], now=now, settings=settings
+    )
+    return ok(SessionOut.of(session))
+
+
+@router.get(
+    "/deletion-log", response_model=Envelope[TombstonePage], summary="Tombstones"
+)
+def deletion_log(
+    db: DbSession,
+    admin: CurrentAdmin,
+    since: Annotated[AwareDatetime | None, Query()] = None,
+    until: Annotated[AwareDatetime | None, Query()] = None,
+    reason: Annotated[Literal["USER", "RETENTION", "ADMIN"] | None, Query()] = None,
+    user_id: Annotated[str | None, Query(alias="userId", max_length=36)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=200)] = 50,
+) -> dict:
+    query = select(DeletionLogEntry)
+    if since is not None:
+        query = query.where(DeletionLogEntry.purged_at >= since)
+    if until is not None:
+        query = query.where(DeletionLogEntry.purged_at < until)
+    if reason is not None:
+        query = query.where(DeletionLogEntry.reason == reason)
+    if user_id is not None:
+        query = query.where(DeletionLogEntry.user_id == user_id)
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = db.scalars(
+        query.order_by(DeletionLogEntry.purged_at.desc(), DeletionLogEntry.id.desc())
+        .offset((page - 1) * page_size)
+        .limit(page_size)
+    ).all()
+    return ok(
+        TombstonePage(
+            items=[TombstoneOut.of(r) for r in rows],
+            total=total,
+            page=page,
+            page_size=page_size,
+        )
+    )
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)

@@ -1,0 +1,1 @@
+"""The HTTP API: the app, its envelope and its dependencies."""

@@ -1,0 +1,61 @@
+"""Reading JSON bodies the way the seed page's clients send them.
+
+`fetch` with a string body and no headers sends `text/plain`, so a JSON text is
+accepted with a JSON content type, `text/plain`, or none at all. Anything else is
+refused with 415, and a body over the size limit with 413, before it is parsed.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from fastapi import HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
+
+MAX_BODY_BYTES = 64 * 1024
+_ACCEPTED = ("application/json", "text/plain", "")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+async def read_json(request: Request, model: type[M]) -> M:
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in _ACCEPTED and not media.endswith("+json"):
+        raise HTTPException(415, "Send the body as JSON (application/json)")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(
+            413, f"Request body too large ({MAX_BODY_BYTES} bytes at most)"
+        )
+
+    raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise HTTPException(
+            413, f"Request body too large ({MAX_BODY_BYTES} bytes at most)"
+        )
+    try:
+        payload: Any = json.loads(raw) if raw.strip() else None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HTTPException(422, "Invalid request: the body is not valid JSON") from exc
+    if not isinstance(payload, dict):
+        raise HTTPException(422, "Invalid request: the body must be a JSON object")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
+        ) from exc
+
+
+def schema_of(model: type[BaseModel]) -> dict[str, Any]:
+    """An OpenAPI request body for routes that read their JSON themselves."""
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": model.model_json_schema(by_alias=True)}
+            },
+        }
+    }

@@ -1,0 +1,82 @@
+"""Request dependencies: the transaction, the caller, the clock and the settings."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Path, Request
+from sqlalchemy.orm import Session
+
+from interview_retention.clock import utcnow
+from interview_retention.config import Settings
+from interview_retention.sessions.cache import ReportCache
+from interview_retention.users.models import User
+from interview_retention.users.service import user_for_token
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """One transaction per request: committed before the response is sent.
+
+    Registered with scope="function" so the commit happens before FastAPI sends
+    the response; a failed commit therefore answers 500, never a false success.
+    """
+    db = request.app.state.sessionmaker()
+    try:
+        yield db
+        db.commit()
+    except BaseException:
+        db.rollback()
+        raise
+    finally:
+        db.close()
+
+
+def get_now() -> datetime:
+    """The request's one instant, used by every query it makes."""
+    return utcnow()
+
+
+def get_cache(request: Request) -> ReportCache:
+    return request.app.state.report_cache
+
+
+DbSession = Annotated[Session, Depends(get_db, scope="function")]
+Now = Annotated[datetime, Depends(get_now)]
+AppSettings = Annotated[Settings, Depends(get_settings_dep)]
+Cache = Annotated[ReportCache, Depends(get_cache)]
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def current_user(request: Request, db: DbSession) -> User:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise HTTPException(
+            401, "Authentication required: send a bearer token", _CHALLENGE
+        )
+    if scheme.lower() != "bearer" or not token.strip():
+        raise HTTPException(401, "Authorization must be 'Bearer <token>'", _CHALLENGE)
+    user = user_for_token(db, token.strip())
+    if user is None:
+        raise HTTPException(401, "Invalid or revoked token", _CHALLENGE)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+SessionId = Annotated[str, Path(alias="sessionId")]
+
+
+def current_admin(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise HTTPException(403, "This operation needs an admin token")
+    return user
+
+
+CurrentAdmin = Annotated[User, Depends(current_admin)]

@@ -1,0 +1,215 @@
+"""The sessions endpoints of the contract, owner-scoped and enveloped."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from pydantic import AwareDatetime
+from sqlalchemy import select
+
+from interview_retention.api.body import read_json, schema_of
+from interview_retention.api.deps import (
+    AppSettings,
+    Cache,
+    CurrentUser,
+    DbSession,
+    Now,
+    SessionId,
+)
+from interview_retention.api.envelope import Envelope, ok
+from interview_retention.deletion import service as deletion
+from interview_retention.errors import SESSION_NOT_FOUND, NotFound
+from interview_retention.sessions import repository
+from interview_retention.sessions import service as sessions
+from interview_retention.sessions.models import InterviewSession, Report
+from interview_retention.sessions.schemas import (
+    ReportOut,
+    SessionCreate,
+    SessionDetail,
+    SessionOut,
+    SessionPage,
+    SessionUpdate,
+    Status,
+)
+
+router = APIRouter(prefix="/api/interview/sessions", tags=["sessions"])
+
+# Ids are server-made UUIDs; anything longer cannot exist and is answered at once.
+MAX_ID_LENGTH = 36
+
+
+def _owned(
+    db: DbSession,
+    user: CurrentUser,
+    session_id: str,
+    now: Now,
+    *,
+    lock: bool = False,
+    with_children: bool = False,
+) -> InterviewSession:
+    session = None
+    if len(session_id) <= MAX_ID_LENGTH:
+        session = repository.get_owned(
+            db,
+            user_id=user.id,
+            session_id=session_id,
+            now=now,
+            lock=lock,
+            with_children=with_children,
+        )
+    if session is None:
+        raise NotFound(SESSION_NOT_FOUND)
+    return session
+
+
+@router.post(
+    "",
+    response_model=Envelope[SessionDetail],
+    openapi_extra=schema_of(SessionCreate),
+    summary="Create a session",
+)
+async def create_session(
+    request: Request, db: DbSession, user: CurrentUser, now: Now
+) -> dict:
+    body = await read_json(request, SessionCreate)
+    session = sessions.create_session(
+        db,
+        user_id=user.id,
+        resume_id=body.resume_id,
+        question_count=body.question_count,
+        config=body.config,
+        now=now,
+    )
+    db.flush()
+    loaded = _owned(db, user, session.id, now, with_children=True)
+    return ok(SessionDetail.of_loaded(loaded))
+
+
+@router.get("", response_model=Envelope[SessionPage], summary="List own sessions")
+def list_sessions(
+    db: DbSession,
+    user: CurrentUser,
+    now: Now,
+    status: Annotated[list[Status] | None, Query()] = None,
+    created_before: Annotated[
+        AwareDatetime | None, Query(alias="createdBefore")
+    ] = None,
+    created_after: Annotated[AwareDatetime | None, Query(alias="createdAfter")] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 20,
+) -> dict:
+    items, total = repository.list_owned(
+        db,
+        user_id=user.id,
+        now=now,
+        statuses=status or (),
+        created_before=created_before,
+        created_after=created_after,
+        offset=(page - 1) * page_size,
+        limit=page_size,
+    )
+    return ok(
+        SessionPage(
+            items=[SessionOut.of(s) for s in items],
+            total=total,
+            page=page,
+            page_size=page_size,
+        )
+    )
+
+
+@router.get(
+    "/{sessionId}", response_model=Envelope[SessionDetail], summary="Get one session"
+)
+def get_session(
+    session_id: SessionId, db: DbSession, user: CurrentUser, now: Now
+) -> dict:
+    session = _owned(db, user, session_id, now, with_children=True)
+    return ok(SessionDetail.of_loaded(session))
+
+
+@router.patch(
+    "/{sessionId}",
+    response_model=Envelope[SessionOut],
+    openapi_extra=schema_of(SessionUpdate),
+    summary="Change status; {'status': 'DELETED'} is the soft delete",
+)
+async def update_session(
+    session_id: SessionId,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    now: Now,
+    settings: AppSettings,
+) -> dict:
+    body = await read_json(request, SessionUpdate)
+    session = _owned(db, user, session_id, now, lock=True)
+    sessions.change_status(session, body.status, now=now, settings=settings)
+    return ok(SessionOut.of(session))
+
+
+@router.post(
+    "/{sessionId}/restore",
+    response_model=Envelope[SessionOut],
+    summary="Restore a soft-deleted session inside its recovery window",
+)
+def restore_session(
+    session_id: SessionId,
+    db: DbSession,
+    user: CurrentUser,
+    now: Now,
+    settings: AppSettings,
+) -> dict:
+    session = _owned(db, user, session_id, now, lock=True)
+    sessions.restore(session, now=now, settings=settings)
+    return ok(SessionOut.of(session))
+
+
+@router.delete(
+    "/{sessionId}",
+    response_model=Envelope[None],
+    summary="Delete a session and everything under it, now and for good",
+)
+def delete_session(
+    session_id: SessionId,
+    db: DbSession,
+    user: CurrentUser,
+    now: Now,
+    cache: Cache,
+) -> dict:
+    if len(session_id) > MAX_ID_LENGTH:
+        raise NotFound(SESSION_NOT_FOUND)
+    deletion.hard_delete(
+        db, user_id=user.id, session_id=session_id, now=now, cache=cache
+    )
+    return ok(None)
+
+
+@router.get(
+    "/{sessionId}/report",
+    response_model=Envelope[ReportOut],
+    summary="The generated report",
+)
+def get_report(
+    session_id: SessionId,
+    db: DbSession,
+    user: CurrentUser,
+    now: Now,
+    cache: Cache,
+) -> dict:
+    # The session is checked in the database first, every time: a cached report is
+    # never served for a session that is gone or past its deadline.
+    session = _owned(db, user, session_id, now)
+    cached = cache.get(session.id)
+    if cached is not None:
+        return ok(cached)
+
+    report = db.scalar(select(Report).where(Report.session_id == session.id))
+    if report is None:
+        raise NotFound("Report not found")
+    payload = ReportOut(
+        session_id=session.id, generated_at=report.generated_at, content=report.content
+    ).model_dump(by_alias=True, mode="json")
+    cache.put(session.id, payload)
+    return ok(payload)

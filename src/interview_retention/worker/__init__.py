@@ -1,0 +1,1 @@
+"""The Celery app, its beat schedule and the job tasks."""

@@ -1,0 +1,115 @@
+"""The Celery app: Redis broker when REDIS_URL is set, a folder broker otherwise.
+
+Delivery is at least once: a message is acknowledged only after its task returns
+(`task_acks_late`), and one whose worker died is put back on the queue
+(`task_reject_on_worker_lost`). Redis hands an unacknowledged message to another
+worker after the visibility timeout, which the settings keep longer than the
+longest task plus its longest retry delay. The jobs are idempotent, so a second
+delivery finds nothing left to do. Results are not stored: each run records
+itself in the `job_runs` table instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from celery import Celery
+from celery.schedules import crontab
+
+from interview_retention.config import Settings, get_settings
+from interview_retention.logs import configure_logging
+
+
+def cron(expression: str) -> crontab:
+    fields = expression.split()
+    if len(fields) != 5:
+        raise ValueError(f"a schedule needs five cron fields, got {expression!r}")
+    minute, hour, day_of_month, month_of_year, day_of_week = fields
+    return crontab(
+        minute=minute,
+        hour=hour,
+        day_of_month=day_of_month,
+        month_of_year=month_of_year,
+        day_of_week=day_of_week,
+    )
+
+
+def broker_settings(settings: Settings) -> dict[str, Any]:
+    if settings.redis_url:
+        options: dict[str, Any] = {
+            "visibility_timeout": settings.broker_visibility_timeout_seconds
+        }
+        if settings.broker_key_prefix:
+            options["global_keyprefix"] = settings.broker_key_prefix
+        return {"broker_url": settings.redis_url, "broker_transport_options": options}
+
+    # The embedded default: messages are files in a folder that the API, the CLI,
+    # beat and the worker share. It needs no server but gives up redelivery: a
+    # message whose worker dies mid-task is lost, and the next scheduled run
+    # picks up the work instead.
+    folder = Path(settings.var_dir, "broker").resolve()
+    for sub in ("queue", "processed"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return {
+        "broker_url": "filesystem://",
+        "broker_transport_options": {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "store_processed": False,
+        },
+        "worker_enable_remote_control": False,
+    }
+
+
+def beat_schedule(settings: Settings) -> dict[str, Any]:
+    # A run that waited longer than its interval is dropped, not piled up: the
+    # next run handles everything that is overdue anyway.
+    expires = 300
+    return {
+        "apply-retention-rule": {
+            "task": "interview_retention.retention.apply_retention_rule",
+            "schedule": cron(settings.retention_schedule),
+            "options": {"expires": expires},
+        },
+        "send-pending-notices": {
+            "task": "interview_retention.notices.send_pending_notices",
+            "schedule": cron(settings.notices_schedule),
+            "options": {"expires": expires},
+        },
+        "purge-expired-sessions": {
+            "task": "interview_retention.purge.purge_expired_sessions",
+            "schedule": cron(settings.purge_schedule),
+            "options": {"expires": expires},
+        },
+    }
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    settings = settings or get_settings()
+    app = Celery("interview_retention")
+    app.conf.update(
+        **broker_settings(settings),
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_ignore_result=True,
+        result_backend=None,
+        task_serializer="json",
+        accept_content=["json"],
+        timezone="UTC",
+        enable_utc=True,
+        task_time_limit=settings.task_time_limit_seconds,
+        task_soft_time_limit=max(settings.task_time_limit_seconds - 60, 10),
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        beat_schedule=beat_schedule(settings),
+        beat_schedule_filename=str(Path(settings.var_dir, "celerybeat-schedule")),
+    )
+    app.autodiscover_tasks(["interview_retention.worker"], related_name="tasks")
+    return app
+
+
+configure_logging(get_settings().log_level, json=get_settings().log_json)
+celery_app = create_celery()

@@ -1,0 +1,83 @@
+"""The three periodic jobs as Celery tasks. Each is idempotent and safe twice at once.
+
+A task takes no state from its message but the trigger: it reads what is due
+from the database at its own `now`, so a redelivered or duplicated message runs
+the same job again and finds only what is still left.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis
+from celery import Task
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from interview_retention.config import get_settings
+from interview_retention.db.engine import get_sessionmaker
+from interview_retention.deletion import jobs
+from interview_retention.deletion.channels import get_channel
+from interview_retention.sessions.cache import get_report_cache
+from interview_retention.worker.celery_app import celery_app
+
+# Only failures that a later attempt can fix are retried.
+RETRYABLE = (
+    OperationalError,
+    InterfaceError,
+    redis.ConnectionError,
+    redis.TimeoutError,
+)
+_settings = get_settings()
+RETRY_OPTIONS: dict[str, Any] = {
+    "autoretry_for": RETRYABLE,
+    "retry_backoff": 5,
+    "retry_backoff_max": _settings.task_retry_backoff_max_seconds,
+    "retry_jitter": True,
+    "max_retries": 8,
+    "acks_late": True,
+}
+
+
+def _run(task: Task, job: str, trigger: str, body: Any) -> dict[str, Any]:
+    return jobs.run_job(
+        job,
+        body,
+        factory=get_sessionmaker(),
+        settings=get_settings(),
+        run_id=task.request.id,
+        trigger=trigger,
+    )
+
+
+@celery_app.task(
+    bind=True, name="interview_retention.purge.purge_expired_sessions", **RETRY_OPTIONS
+)
+def purge_expired_sessions(self: Task, trigger: str = "beat") -> dict[str, Any]:
+    cache = get_report_cache()
+    return _run(self, "purge", trigger, lambda ctx: jobs.purge(ctx, cache=cache))
+
+
+@celery_app.task(
+    bind=True,
+    name="interview_retention.retention.apply_retention_rule",
+    **RETRY_OPTIONS,
+)
+def apply_retention_rule(self: Task, trigger: str = "beat") -> dict[str, Any]:
+    return _run(self, "retention", trigger, jobs.retention)
+
+
+@celery_app.task(
+    bind=True, name="interview_retention.notices.send_pending_notices", **RETRY_OPTIONS
+)
+def send_pending_notices(self: Task, trigger: str = "beat") -> dict[str, Any]:
+    channel = get_channel()
+    return _run(
+        self, "notices", trigger, lambda ctx: jobs.notices(ctx, channel=channel)
+    )
+
+
+TASKS: dict[str, Task] = {
+    "purge": purge_expired_sessions,
+    "retention": apply_retention_rule,
+    "notices": send_pending_notices,
+}
