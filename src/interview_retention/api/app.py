@@ -8,7 +8,7 @@ import redis
 import structlog
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from interview_retention import __version__
@@ -26,7 +26,10 @@ log = structlog.get_logger(__name__)
 
 
 def create_app(
-    settings: Settings | None = None, *, report_cache: ReportCache | None = None
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    report_cache: ReportCache | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.log_json)
@@ -39,7 +42,7 @@ def create_app(
             " {code, message, data}."
         ),
     )
-    engine = create_db_engine(settings.database_url)
+    engine = engine or create_db_engine(settings.database_url)
     app.state.settings = settings
     app.state.engine = engine
     app.state.sessionmaker = get_sessionmaker(engine)

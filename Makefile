@@ -1,0 +1,48 @@
+# The two commands a new machine needs: `make run` and `make test`.
+# Both create .venv themselves with the Python they find (3.11 or newer).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_WORKERS ?= 2
+PORT ?= 8000
+export PORT
+
+.PHONY: run test lint format install clean sample
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# API, worker and beat together on the embedded default (SQLite and a folder broker).
+run: $(STAMP)
+	$(BIN)/interview-retention migrate
+	@$(BIN)/python -m interview_retention.cli.banner
+	$(BIN)/honcho -f Procfile.local start --port $(PORT)
+
+# Lint, format check, then the whole suite against PostgreSQL and Redis on localhost
+# (TEST_DATABASE_URL / TEST_REDIS_URL to point elsewhere) and the SQLite leg.
+test: $(STAMP)
+	$(BIN)/ruff format --check src tests migrations
+	$(BIN)/ruff check src tests migrations
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff format --check src tests migrations
+	$(BIN)/ruff check src tests migrations
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests migrations
+	$(BIN)/ruff check --fix src tests migrations
+
+sample: $(STAMP)
+	$(BIN)/interview-retention sample --out var/sample.jsonl
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The `interview-retention` command-line tool."""

@@ -1,0 +1,29 @@
+"""What `make run` prints before it starts: where things are and how to sign in."""
+
+from interview_retention.config import get_settings
+
+
+def main() -> None:
+    settings = get_settings()
+    base = f"http://127.0.0.1:{settings.port}"
+    print(
+        f"""
+interview-retention is starting on {base}  (API docs: {base}/docs)
+  database: {settings.database_url}
+  broker:   {settings.redis_url or "folder broker under " + str(settings.var_dir)}
+
+Get a token, in another terminal:
+  .venv/bin/interview-retention users create --email you@example.com --admin
+Then:
+  curl -H "Authorization: Bearer <token>" {base}/api/interview/sessions
+Load sample data and watch the jobs:
+  .venv/bin/interview-retention sample --out var/sample.jsonl
+  .venv/bin/interview-retention import var/sample.jsonl
+  .venv/bin/interview-retention backlog
+""",
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
