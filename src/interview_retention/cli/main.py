@@ -59,7 +59,9 @@ def migrate(revision: str = "head") -> None:
 def users_create(
     email: Annotated[str, typer.Option(help="The user's email address.")],
     name: Annotated[str, typer.Option(help="Display name.")] = "",
-    admin: Annotated[bool, typer.Option("--admin", help="Give the admin role.")] = False,
+    admin: Annotated[
+        bool, typer.Option("--admin", help="Give the admin role.")
+    ] = False,
 ) -> None:
     """Create a user and print their bearer token, once."""
     from interview_retention.users.service import create_user
@@ -152,9 +154,9 @@ def _run_job(job: str, as_json: bool, batch_size: int | None = None) -> None:
     if as_json:
         _print_json(result)
         return
-    table = Table(title=f"{job} run {result['runId']}", show_header=False)
+    table = Table(title=f"{job} run {result['run_id']}", show_header=False)
     for key, value in result.items():
-        if key not in ("job", "runId"):
+        if key not in ("job", "run_id"):
             table.add_row(key, str(value))
     console.print(table)
 

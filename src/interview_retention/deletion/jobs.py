@@ -173,7 +173,7 @@ def run_job(
         )
         raise
 
-    result = {"job": job, "runId": ctx.run_id, "now": ctx.now.isoformat(), **result}
+    result = {"job": job, "run_id": ctx.run_id, "now": ctx.now.isoformat(), **result}
     _finish(factory, ctx.run_id, "SUCCEEDED", result, None)
     log.info(
         "job.finished",

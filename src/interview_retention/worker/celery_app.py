@@ -88,6 +88,7 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
 
 def create_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
+    Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
     app = Celery("interview_retention")
     app.conf.update(
         **broker_settings(settings),
