@@ -12,7 +12,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction
 
 _KEY = "after_commit_callbacks"
 log = structlog.get_logger(__name__)
@@ -36,6 +36,11 @@ def _run_callbacks(db: Session) -> None:
             log.exception("after_commit.callback_failed", callback=repr(callback))
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_callbacks(db: Session) -> None:
-    db.info.pop(_KEY, None)
+@event.listens_for(Session, "after_transaction_end")
+def _drop_callbacks(db: Session, transaction: SessionTransaction) -> None:
+    # The outermost transaction has ended: after a commit the callbacks have run
+    # already; after a rollback, with or without database work, they are dropped.
+    # A savepoint ending leaves them alone, since the outer transaction may still
+    # commit (callbacks registered inside a rolled-back savepoint then still run).
+    if transaction.parent is None:
+        db.info.pop(_KEY, None)

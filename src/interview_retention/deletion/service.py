@@ -113,7 +113,7 @@ def _delete_and_record(
             .execution_options(synchronize_session=False)
         )
     )
-    evicted = {sid: cache.evict([sid]) for sid in deleted} if deleted else {}
+    evicted = cache.evict(sorted(deleted))
     # Evict again once the delete is visible to everyone: a reader that filled the
     # cache between the first eviction and the commit is undone here.
     if deleted:
@@ -247,7 +247,9 @@ def queue_retention_notices(
     statement = _insert_ignore(db).from_select(
         ["session_id", "cycle", "next_attempt_at"], covered
     )
-    result = db.execute(statement)
+    # SQLAlchemy keeps an INSERT's rowcount only when asked; without it psycopg
+    # reports -1, the job counts nothing queued and stops after one batch.
+    result = db.execute(statement.execution_options(preserve_rowcount=True))
     return max(result.rowcount, 0)
 
 
@@ -319,6 +321,10 @@ def send_notice_batch(
     for notice, session in rows:
         if not _still_covered(session, notice, cutoff, settings):
             notice.status = "CANCELLED"
+            # Open a new cycle, or the rule would never notice this session again
+            # once it is covered anew (restored after a soft delete, say).
+            if notice.cycle == session.notice_cycle:
+                session.notice_cycle += 1
             result.cancelled += 1
             continue
 

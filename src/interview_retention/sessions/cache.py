@@ -20,8 +20,8 @@ class ReportCache(Protocol):
 
     def put(self, session_id: str, report: dict[str, Any]) -> None: ...
 
-    def evict(self, session_ids: Iterable[str]) -> int:
-        """Drop the entries of these sessions in one round trip; how many existed."""
+    def evict(self, session_ids: Iterable[str]) -> dict[str, int]:
+        """Drop the entries of these sessions in one round trip; keys removed per id."""
         ...
 
 
@@ -32,8 +32,8 @@ class NoCache:
     def put(self, session_id: str, report: dict[str, Any]) -> None:
         return None
 
-    def evict(self, session_ids: Iterable[str]) -> int:
-        return 0
+    def evict(self, session_ids: Iterable[str]) -> dict[str, int]:
+        return dict.fromkeys(session_ids, 0)
 
 
 class RedisReportCache:
@@ -61,13 +61,16 @@ class RedisReportCache:
         except redis.RedisError:
             log.warning("report_cache.unavailable", op="put")
 
-    def evict(self, session_ids: Iterable[str]) -> int:
+    def evict(self, session_ids: Iterable[str]) -> dict[str, int]:
         """Raises when Redis cannot be reached, so that the deletion that asked for
         the eviction rolls back and is retried rather than leaving a copy behind."""
-        keys = [self.key(sid) for sid in session_ids]
-        if not keys:
-            return 0
-        return int(self._client.delete(*keys))
+        ids = list(session_ids)
+        if not ids:
+            return {}
+        pipe = self._client.pipeline(transaction=False)
+        for sid in ids:
+            pipe.delete(self.key(sid))
+        return {sid: int(n) for sid, n in zip(ids, pipe.execute(), strict=True)}
 
 
 @lru_cache

@@ -159,9 +159,12 @@ def restore(
     session.deleted_at = None
     session.updated_at = now
     if session.retention_notice_at is not None:
-        session.permanent_delete_at = (
-            session.retention_notice_at + settings.grace_period
-        )
+        deadline = session.retention_notice_at + settings.grace_period
+        # A legal hold lifted meanwhile may have pushed the deadline later; a
+        # restore must not bring the deletion forward again.
+        if session.permanent_delete_at is not None:
+            deadline = max(deadline, session.permanent_delete_at)
+        session.permanent_delete_at = deadline
         session.deletion_reason = "RETENTION"
     else:
         session.permanent_delete_at = None
