@@ -71,7 +71,8 @@ def trigger_job(job: Job, db: DbSession, admin: CurrentAdmin, now: Now) -> JSONR
 def get_task(
     task_id: Annotated[str, Path(alias="taskId")], db: DbSession, admin: CurrentAdmin
 ) -> dict:
-    run = db.get(JobRun, task_id[:64])
+    # PostgreSQL refuses a NUL character in a text parameter; no run id has one.
+    run = db.get(JobRun, task_id[:64]) if "\x00" not in task_id else None
     if run is None:
         raise NotFound("Task not found")
     return ok(JobRunOut.of(run))
@@ -130,7 +131,9 @@ def deletion_log(
     since: Annotated[AwareDatetime | None, Query()] = None,
     until: Annotated[AwareDatetime | None, Query()] = None,
     reason: Annotated[Literal["USER", "RETENTION", "ADMIN"] | None, Query()] = None,
-    user_id: Annotated[str | None, Query(alias="userId", max_length=36)] = None,
+    user_id: Annotated[
+        str | None, Query(alias="userId", max_length=36, pattern=r"^[^\x00]*$")
+    ] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=200)] = 50,
 ) -> dict:

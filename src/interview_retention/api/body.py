@@ -15,6 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 MAX_BODY_BYTES = 64 * 1024
+# No body needs deeper nesting, and much deeper cannot be parsed or answered back.
+MAX_DEPTH = 32
 _ACCEPTED = ("application/json", "text/plain", "")
 
 M = TypeVar("M", bound=BaseModel)
@@ -37,16 +39,41 @@ async def read_json(request: Request, model: type[M]) -> M:
         )
     try:
         payload: Any = json.loads(raw) if raw.strip() else None
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise HTTPException(422, "Invalid request: the body is not valid JSON") from exc
     if not isinstance(payload, dict):
         raise HTTPException(422, "Invalid request: the body must be a JSON object")
+    problem = _unstorable(payload)
+    if problem:
+        raise HTTPException(422, f"Invalid request: the body {problem}")
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]
         ) from exc
+
+
+def _unstorable(payload: Any) -> str | None:
+    """Why these values could not be stored and answered back, if they could not.
+
+    PostgreSQL refuses NUL characters in text and JSON, and very deep nesting
+    fails to serialise; either would otherwise surface as a 500. The walk does not
+    recurse, so depth cannot overflow it.
+    """
+    stack: list[tuple[Any, int]] = [(payload, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return f"is nested deeper than {MAX_DEPTH} levels"
+        if isinstance(value, str) and "\x00" in value:
+            return "contains a NUL character"
+        if isinstance(value, dict):
+            stack.extend((key, depth) for key in value)
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return None
 
 
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:

@@ -12,6 +12,15 @@ from interview_retention.sessions.models import InterviewSession
 
 S = InterviewSession
 
+# Ids are server-made UUIDs. A longer string names no session, and neither does one
+# with a NUL character, which PostgreSQL refuses as a text parameter (a 500).
+MAX_ID_LENGTH = 36
+
+
+def could_exist(session_id: str) -> bool:
+    """Whether `session_id` could name a session; any other string is a plain miss."""
+    return len(session_id) <= MAX_ID_LENGTH and "\x00" not in session_id
+
 
 def is_due(now: datetime) -> ColumnElement[bool]:
     """Past its deadline and not on hold: gone for every endpoint, purgeable."""
@@ -41,6 +50,8 @@ def get_owned(
     with_children: bool = False,
 ) -> InterviewSession | None:
     """The user's session if it is still visible at `now`, optionally row-locked."""
+    if not could_exist(session_id):
+        return None
     query = select(S).where(S.id == session_id, S.user_id == user_id, is_visible(now))
     if with_children:
         query = query.options(
@@ -55,6 +66,8 @@ def get_owned(
 
 def get_for_update(db: Session, session_id: str) -> InterviewSession | None:
     """Any session by id, locked, whatever its state (for admin actions)."""
+    if not could_exist(session_id):
+        return None
     query = select(S).where(S.id == session_id).with_for_update(of=S)
     return db.scalars(query).one_or_none()
 
