@@ -602,6 +602,7 @@ class TestDeletionLog:
             "answers": 3,
             "evaluations": 1,
             "reports": 1,
+            "deletion_notices": 0,
         }
         assert entry["taskId"] is None
 

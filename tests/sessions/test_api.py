@@ -119,6 +119,15 @@ class TestCreate:
 
         assert ok_data(response)["questionCount"] == count
 
+    def test_more_questions_than_the_categories_hold_is_422(self, client, db):
+        _, token = make_user(db)
+        body = {"questionCount": 10, "config": {"categories": ["fun"]}}
+
+        response = client.post(SESSIONS, json=body, headers=auth(token))
+
+        assert "hold only" in assert_error(response, 422)
+        assert _session_count(db) == 0
+
     def test_unknown_category_is_422(self, client, db):
         _, token = make_user(db)
         body = {"questionCount": 3, "config": {"categories": ["cobol"]}}

@@ -48,10 +48,12 @@ def session_child_tables() -> tuple[Table, ...]:
 
 def count_rows(db: Session, session_ids: Sequence[str]) -> dict[str, dict[str, int]]:
     """Rows per table that deleting these sessions removes, keyed by session id."""
+    tables = session_child_tables()
     counts: dict[str, dict[str, int]] = {
-        sid: {"interview_sessions": 1} for sid in session_ids
+        sid: {"interview_sessions": 1, **{t.name: 0 for t in tables}}
+        for sid in session_ids
     }
-    for table in session_child_tables():
+    for table in tables:
         rows = db.execute(
             select(table.c.session_id, func.count())
             .where(table.c.session_id.in_(session_ids))

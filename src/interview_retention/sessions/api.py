@@ -35,9 +35,6 @@ from interview_retention.sessions.schemas import (
 
 router = APIRouter(prefix="/api/interview/sessions", tags=["sessions"])
 
-# Ids are server-made UUIDs; anything longer cannot exist and is answered at once.
-MAX_ID_LENGTH = 36
-
 
 def _owned(
     db: DbSession,
@@ -48,16 +45,14 @@ def _owned(
     lock: bool = False,
     with_children: bool = False,
 ) -> InterviewSession:
-    session = None
-    if len(session_id) <= MAX_ID_LENGTH:
-        session = repository.get_owned(
-            db,
-            user_id=user.id,
-            session_id=session_id,
-            now=now,
-            lock=lock,
-            with_children=with_children,
-        )
+    session = repository.get_owned(
+        db,
+        user_id=user.id,
+        session_id=session_id,
+        now=now,
+        lock=lock,
+        with_children=with_children,
+    )
     if session is None:
         raise NotFound(SESSION_NOT_FOUND)
     return session
@@ -178,8 +173,6 @@ def delete_session(
     now: Now,
     cache: Cache,
 ) -> dict:
-    if len(session_id) > MAX_ID_LENGTH:
-        raise NotFound(SESSION_NOT_FOUND)
     deletion.hard_delete(
         db, user_id=user.id, session_id=session_id, now=now, cache=cache
     )

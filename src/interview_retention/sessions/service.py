@@ -53,8 +53,11 @@ def create_session(
                 "config.categories must be a list of: " + ", ".join(sorted(known))
             )
     drawn = bank.draw(question_count, wanted, random.Random())  # noqa: S311
-    if not drawn:
-        raise Invalid("No questions match config.categories")
+    if len(drawn) < question_count:
+        raise Invalid(
+            f"questionCount is {question_count} but the chosen categories hold"
+            f" only {len(drawn)} questions"
+        )
 
     session = InterviewSession(
         user_id=user_id,
