@@ -62,7 +62,9 @@ def pg_url(worker_tag: str) -> Iterator[str]:
             conn.execute(text(f'CREATE DATABASE "{name}"'))
     except Exception as exc:
         pytest.exit(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}", 3)
-    url = make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    url = (
+        make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    )
     migrate(url)
     yield url
     with admin.connect() as conn:
@@ -96,9 +98,7 @@ def backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(
-    backend: str, request: pytest.FixtureRequest
-) -> str:
+def database_url(backend: str, request: pytest.FixtureRequest) -> str:
     fixture = "pg_url" if backend == "postgresql" else "sqlite_url"
     return request.getfixturevalue(fixture)
 

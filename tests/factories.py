@@ -70,10 +70,16 @@ def make_session(
     db.flush()
     if children:
         first = Question(
-            session_id=session.id, position=0, category="javascript", text="What is a closure?"
+            session_id=session.id,
+            position=0,
+            category="javascript",
+            text="What is a closure?",
         )
         second = Question(
-            session_id=session.id, position=2, category="css", text="Explain the box model."
+            session_id=session.id,
+            position=2,
+            category="css",
+            text="Explain the box model.",
         )
         db.add_all([first, second])
         db.flush()
