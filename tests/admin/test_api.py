@@ -192,6 +192,23 @@ class TestTriggerJob:
         assert sent == []
         assert _runs(db) == []
 
+    def test_a_broker_that_refuses_the_message_fails_the_run(
+        self, client, db, monkeypatch
+    ):
+        _, token = make_user(db, admin=True)
+
+        def refuse(*args, **kwargs):
+            raise ConnectionError("broker away")
+
+        monkeypatch.setattr(TASKS["purge"], "apply_async", refuse)
+
+        response = client.post(f"{ADMIN}/jobs/purge", headers=auth(token))
+
+        task_id = response.json()["data"]["taskId"]
+        followed = client.get(f"{ADMIN}/tasks/{task_id}", headers=auth(token))
+        assert ok_data(followed)["status"] == "FAILED"
+        assert "could not queue" in ok_data(followed)["error"]
+
     def test_the_run_can_be_followed(self, client, db, sent):
         _, token = make_user(db, admin=True)
         with freeze_time(T0):

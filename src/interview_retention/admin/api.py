@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
@@ -25,7 +24,6 @@ from interview_retention.api.deps import (
     SessionId,
 )
 from interview_retention.api.envelope import Envelope, ok
-from interview_retention.db.hooks import after_commit
 from interview_retention.deletion import service as deletion
 from interview_retention.deletion.jobs import default_overdue_after
 from interview_retention.deletion.models import DeletionLogEntry, JobRun
@@ -44,23 +42,11 @@ Job = Literal["retention", "notices", "purge"]
     summary="Queue a run of a job now; follow it at /api/admin/tasks/{taskId}",
 )
 def trigger_job(job: Job, db: DbSession, admin: CurrentAdmin, now: Now) -> JSONResponse:
-    from interview_retention.worker.tasks import TASKS
+    # Imported here so that the API process builds the Celery app only when an
+    # admin first triggers a job.
+    from interview_retention.worker.tasks import queue_run
 
-    run = JobRun(
-        id=str(uuid.uuid4()),
-        job=job,
-        status="QUEUED",
-        trigger="admin",
-        requested_by=admin.id,
-        queued_at=now,
-        result={},
-    )
-    db.add(run)
-    # Sent only once the run's record is committed; dropped if the request fails.
-    task = TASKS[job]
-    after_commit(
-        db, lambda: task.apply_async(task_id=run.id, kwargs={"trigger": "admin"})
-    )
+    run = queue_run(db, job=job, requested_by=admin.id, now=now)
     body = ok(JobRunOut.of(run).model_dump(by_alias=True, mode="json"))
     return JSONResponse({**body, "code": 202}, status_code=202)
 

@@ -7,16 +7,21 @@ the same job again and finds only what is still left.
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 import redis
 from celery import Task
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.orm import Session
 
 from interview_retention.config import get_settings
 from interview_retention.db.engine import get_sessionmaker
+from interview_retention.db.hooks import after_commit
 from interview_retention.deletion import jobs
 from interview_retention.deletion.channels import get_channel
+from interview_retention.deletion.models import JobRun
 from interview_retention.sessions.cache import get_report_cache
 from interview_retention.worker.celery_app import celery_app
 
@@ -74,6 +79,39 @@ def send_pending_notices(self: Task, trigger: str = "beat") -> dict[str, Any]:
     return _run(
         self, "notices", trigger, lambda ctx: jobs.notices(ctx, channel=channel)
     )
+
+
+def queue_run(db: Session, *, job: str, requested_by: str, now: datetime) -> JobRun:
+    """Record a run as QUEUED and send its task once that record is committed.
+
+    Nothing is sent if the transaction rolls back. If the broker cannot take the
+    message after the commit, the run is marked FAILED so that nobody waits on it.
+    """
+    run = JobRun(
+        id=str(uuid.uuid4()),
+        job=job,
+        status="QUEUED",
+        trigger="admin",
+        requested_by=requested_by,
+        queued_at=now,
+        result={},
+    )
+    db.add(run)
+    bind = db.get_bind()
+
+    def send() -> None:
+        try:
+            TASKS[job].apply_async(task_id=run.id, kwargs={"trigger": "admin"})
+        except Exception as exc:
+            with Session(bind) as other, other.begin():
+                failed = other.get(JobRun, run.id)
+                if failed is not None and failed.status == "QUEUED":
+                    failed.status = "FAILED"
+                    failed.error = f"could not queue the task: {type(exc).__name__}"
+            raise
+
+    after_commit(db, send)
+    return run
 
 
 TASKS: dict[str, Task] = {
