@@ -167,7 +167,7 @@ def factory(engine: Engine) -> sessionmaker[Session]:
 
 @pytest.fixture
 def db(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """A session for arranging and checking; commit what the code under test must see."""
+    """Arrange and check with this; commit what the code under test must see."""
     with factory() as session:
         yield session
 

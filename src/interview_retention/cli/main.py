@@ -114,8 +114,9 @@ def import_sessions(
     if as_json:
         _print_json(summary)
         return
+    width = max(map(len, summary))
     for key, value in summary.items():
-        console.print(f"{key:>22}: {value}")
+        console.print(f"{key:>{width}}: {value}")
 
 
 @app.command()

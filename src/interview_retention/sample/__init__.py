@@ -1,0 +1,1 @@
+"""Sample data: the shipped question bank and a generator of realistic sessions."""
