@@ -248,6 +248,20 @@ def test_purge_removes_what_is_due_and_nothing_else(
     assert run_json(runner, "purge")["purged"] == 0
 
 
+def test_deletion_log_lists_what_the_purge_removed(
+    runner: CliRunner, imported: dict[str, Any], cli_engine: Engine
+):
+    due = _due_ids(cli_engine)
+    run_json(runner, "purge")
+
+    entries = run_json(runner, "deletion-log", "--limit", "10000")
+
+    assert {e["sessionId"] for e in entries} == due
+    assert {e["actor"] for e in entries} == {"system:purge"}
+    assert all(e["rowsRemoved"] >= 1 for e in entries)
+    assert "deletion log" in run(runner, "deletion-log").stdout
+
+
 def test_retention_then_notices_then_purge_after_the_grace_period(
     runner: CliRunner, imported: dict[str, Any], cli_engine: Engine
 ):

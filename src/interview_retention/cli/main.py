@@ -204,6 +204,52 @@ def backlog(as_json: JsonFlag = False) -> None:
     console.print(table)
 
 
+@app.command("deletion-log")
+def deletion_log(
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
+    reason: Annotated[str | None, typer.Option(help="USER, RETENTION or ADMIN")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """The newest tombstones: what was deleted, why, by whom, how many rows."""
+    from sqlalchemy import select
+
+    from interview_retention.deletion.models import DeletionLogEntry as Entry
+
+    query = select(Entry).order_by(Entry.purged_at.desc(), Entry.id.desc())
+    if reason:
+        query = query.where(Entry.reason == reason.upper())
+    with transaction() as db:
+        entries = db.scalars(query.limit(limit)).all()
+    rows = [
+        {
+            "sessionId": e.session_id,
+            "userId": e.user_id,
+            "reason": e.reason,
+            "actor": e.actor,
+            "requestedAt": e.requested_at.isoformat(),
+            "purgedAt": e.purged_at.isoformat(),
+            "rowsRemoved": sum(e.rows_removed.values()),
+            "cacheKeysEvicted": e.cache_keys_evicted,
+        }
+        for e in entries
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"deletion log (newest {len(rows)})")
+    for column in ("session", "reason", "actor", "purged at", "rows"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            row["sessionId"],
+            row["reason"],
+            row["actor"],
+            row["purgedAt"][:19],
+            str(row["rowsRemoved"]),
+        )
+    console.print(table)
+
+
 @hold_app.command("set")
 def hold_set(
     session_id: str,
