@@ -200,6 +200,8 @@ def backlog(as_json: JsonFlag = False) -> None:
     table.add_column("what")
     table.add_column("count", justify="right")
     for key, value in counts.items():
+        if key.endswith("_seconds"):
+            key, value = key.removesuffix("_seconds"), _duration(value)
         table.add_row(key.replace("_", " "), "-" if value is None else str(value))
     console.print(table)
 
@@ -279,6 +281,15 @@ def hold_lift(session_id: str) -> None:
     except DomainError as exc:
         _fail(exc.message)
     console.print(f"hold lifted on {session_id}")
+
+
+def _duration(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    minutes, _ = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    return f"{days}d {hours}h {minutes}m"
 
 
 def _safe_url() -> str:
