@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
@@ -12,8 +12,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from interview_retention.config import Settings
 from interview_retention.sessions.cache import RedisReportCache
+from interview_retention.sessions.models import InterviewSession
 from interview_retention.users.models import User
-from tests.factories import make_user
+from tests.factories import make_session, make_user
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -26,6 +27,12 @@ def now() -> datetime:
 @pytest.fixture
 def user(db: Session) -> User:
     return make_user(db)[0]
+
+
+@pytest.fixture
+def old_session(db: Session, user: User, now: datetime) -> InterviewSession:
+    """An evaluated session that the retention rule covers at `now`."""
+    return make_session(db, user, created_at=now - timedelta(days=100))
 
 
 @pytest.fixture

@@ -22,15 +22,8 @@ from tests.deletion.support import (
     schedule_by_retention,
     tombstones,
 )
-from tests.factories import make_session
 
 GRACE = timedelta(days=7)
-
-
-@pytest.fixture
-def old_session(db, user, now):
-    """An evaluated session that the retention rule covers at `now`."""
-    return make_session(db, user, created_at=now - timedelta(days=100))
 
 
 def hold(db, session_id, now):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
 from interview_retention.sessions import service as sessions
 from tests.deletion.support import (
     FailingChannel,
@@ -19,15 +17,8 @@ from tests.deletion.support import (
     schedule_by_retention,
     tombstones,
 )
-from tests.factories import make_session
 
 GRACE = timedelta(days=7)
-
-
-@pytest.fixture
-def old_session(db, user, now):
-    """An evaluated session that the retention rule covers at `now`."""
-    return make_session(db, user, created_at=now - timedelta(days=100))
 
 
 def test_sending_notice_starts_grace_period(db, factory, settings, old_session, now):
