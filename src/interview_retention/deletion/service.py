@@ -99,9 +99,11 @@ def _delete_and_record(
 ) -> list[PurgedSession]:
     """Delete the sessions that still pass `guard`, evict their cache, write tombstones.
 
-    `candidates` are rows of (id, user_id, deleted_at, retention_notice_at). The
+    `candidates` have `id`, `user_id`, `deleted_at` and `retention_notice_at`. The
     `guard` is re-applied in the DELETE itself, so a row that changed since it was
-    read (restored, put on hold) is left alone even where nothing locked it.
+    read (restored, put on hold) is left alone even where nothing locked it. A
+    tombstone's request time is when the deletion was first asked for: the user's
+    soft delete, else the rule's notice, else now.
     """
     ids = [row.id for row in candidates]
     if not ids:
@@ -147,10 +149,6 @@ def _delete_and_record(
     return purged
 
 
-def _candidate_columns() -> tuple[Any, ...]:
-    return (S.id, S.user_id, S.deleted_at, S.retention_notice_at, S.deletion_reason)
-
-
 def hard_delete(
     db: Session,
     *,
@@ -168,11 +166,12 @@ def hard_delete(
     if session.legal_hold:
         raise Conflict("Session is under legal hold and cannot be deleted")
 
-    row = db.execute(select(*_candidate_columns()).where(S.id == session_id)).one()
+    # The loaded row serves as the candidate; it is detached so that the ORM does
+    # not try to refresh it once the DELETE below has removed it.
     db.expunge(session)
     purged = _delete_and_record(
         db,
-        [row],
+        [session],
         now=now,
         guard=S.legal_hold == false(),
         reason_for={session_id: "USER"},
@@ -201,7 +200,7 @@ def purge_batch(
     is skipped rather than overrun. The DELETE re-checks the deadline and the hold.
     """
     claimed = db.execute(
-        select(*_candidate_columns())
+        select(S.id, S.user_id, S.deleted_at, S.retention_notice_at, S.deletion_reason)
         .where(repository.is_due(now))
         .order_by(S.permanent_delete_at)
         .limit(batch_size)
