@@ -6,8 +6,6 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
-PORT ?= 8000
-export PORT
 
 .PHONY: run test lint format install clean sample
 
@@ -21,10 +19,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # API, worker and beat together on the embedded default (SQLite and a folder broker).
+# The port comes from the settings (environment, then .env, then 8000), so the banner
+# and the API agree.
 run: $(STAMP)
 	$(BIN)/interview-retention migrate
 	@$(BIN)/python -m interview_retention.cli.banner
-	$(BIN)/honcho -f Procfile.local start --port $(PORT)
+	$(BIN)/honcho -f Procfile.local start --port "$$($(BIN)/python -m interview_retention.cli.banner --port)"
 
 # Lint, format check, then the whole suite against PostgreSQL and Redis on localhost
 # (TEST_DATABASE_URL / TEST_REDIS_URL to point elsewhere) and the SQLite leg.

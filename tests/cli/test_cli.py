@@ -208,11 +208,11 @@ def test_backlog_reports_counts(
 
     backlog = run_json(runner, "backlog")
 
-    assert backlog["due_now"] == len(due) > 0
+    assert backlog["dueNow"] == len(due) > 0
     assert backlog["overdue"] > 0
-    assert backlog["soft_deleted"] > 0
-    assert 1 <= backlog["legal_holds"] <= 2
-    assert backlog["notices_pending"] == 0
+    assert backlog["softDeleted"] > 0
+    assert 1 <= backlog["legalHolds"] <= 2
+    assert backlog["noticesPending"] == 0
 
 
 def test_backlog_table(runner: CliRunner, imported: dict[str, Any]):
@@ -260,6 +260,13 @@ def test_deletion_log_lists_what_the_purge_removed(
     assert {e["actor"] for e in entries} == {"system:purge"}
     assert all(e["rowsRemoved"] >= 1 for e in entries)
     assert "deletion log" in run(runner, "deletion-log").stdout
+
+
+def test_deletion_log_refuses_an_unknown_reason(runner: CliRunner, migrated: str):
+    result = runner.invoke(app, ["deletion-log", "--reason", "BOGUS"])
+
+    assert result.exit_code == 2
+    assert "BOGUS" in result.stderr
 
 
 def test_retention_then_notices_then_purge_after_the_grace_period(

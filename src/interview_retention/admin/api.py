@@ -67,7 +67,7 @@ def get_task(
 @router.get("/retention/backlog", summary="What is waiting, due and overdue")
 def get_backlog(db: DbSession, admin: CurrentAdmin, now: Now) -> dict:
     counts = deletion.backlog(db, now=now, overdue_after=default_overdue_after())
-    return ok({_camel(k): v for k, v in counts.as_dict().items()})
+    return ok(counts.as_dict())
 
 
 @router.put(
@@ -146,8 +146,3 @@ def deletion_log(
             page_size=page_size,
         )
     )
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)

@@ -26,4 +26,9 @@ Load sample data and watch the jobs:
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    if sys.argv[1:] == ["--port"]:
+        print(get_settings().port)
+    else:
+        main()

@@ -6,6 +6,7 @@ or `.env`), so with no settings it works on the same SQLite file as `make run`.
 
 from __future__ import annotations
 
+import enum
 import json
 import sys
 from pathlib import Path
@@ -28,6 +29,14 @@ app.add_typer(users_app, name="users")
 app.add_typer(hold_app, name="hold")
 
 console = Console()
+
+
+class Reason(enum.StrEnum):
+    USER = "USER"
+    RETENTION = "RETENTION"
+    ADMIN = "ADMIN"
+
+
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 
 
@@ -130,7 +139,8 @@ def sample(
     from interview_retention.sample.generate import write_sample
 
     counts = write_sample(out, users=users, sessions=sessions, seed=seed, now=utcnow())
-    console.print(f"wrote {out}: " + ", ".join(f"{v} {k}" for k, v in counts.items()))
+    summary = ", ".join(f"{v} {k}" for k, v in counts.items())
+    console.print(f"wrote {out}: {summary}", soft_wrap=True)
 
 
 def _run_job(job: str, as_json: bool, batch_size: int | None = None) -> None:
@@ -192,14 +202,14 @@ def backlog(as_json: JsonFlag = False) -> None:
     with transaction() as db:
         counts = service.backlog(
             db, now=utcnow(), overdue_after=default_overdue_after()
-        ).as_dict()
+        )
     if as_json:
-        _print_json(counts)
+        _print_json(counts.as_dict())
         return
     table = Table(title="retention backlog")
     table.add_column("what")
     table.add_column("count", justify="right")
-    for key, value in counts.items():
+    for key, value in vars(counts).items():
         if key.endswith("_seconds"):
             key, value = key.removesuffix("_seconds"), _duration(value)
         table.add_row(key.replace("_", " "), "-" if value is None else str(value))
@@ -209,7 +219,9 @@ def backlog(as_json: JsonFlag = False) -> None:
 @app.command("deletion-log")
 def deletion_log(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
-    reason: Annotated[str | None, typer.Option(help="USER, RETENTION or ADMIN")] = None,
+    reason: Annotated[
+        Reason | None, typer.Option(case_sensitive=False, help="Only this reason.")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """The newest tombstones: what was deleted, why, by whom, how many rows."""
@@ -218,8 +230,8 @@ def deletion_log(
     from interview_retention.deletion.models import DeletionLogEntry as Entry
 
     query = select(Entry).order_by(Entry.purged_at.desc(), Entry.id.desc())
-    if reason:
-        query = query.where(Entry.reason == reason.upper())
+    if reason is not None:
+        query = query.where(Entry.reason == reason.value)
     with transaction() as db:
         entries = db.scalars(query.limit(limit)).all()
     rows = [

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+from pydantic.alias_generators import to_camel
 from sqlalchemy import Table, and_, delete, exists, false, func, insert, literal, select
 from sqlalchemy.orm import Session
 
@@ -434,7 +435,8 @@ class Backlog:
     legal_holds: int
 
     def as_dict(self) -> dict[str, Any]:
-        return self.__dict__.copy()
+        """The counts with camelCase keys, as the API and `backlog --json` show them."""
+        return {to_camel(name): value for name, value in self.__dict__.items()}
 
 
 def backlog(db: Session, *, now: datetime, overdue_after: timedelta) -> Backlog:

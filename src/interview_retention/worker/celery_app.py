@@ -49,7 +49,7 @@ def broker_settings(settings: Settings) -> dict[str, Any]:
     # message whose worker dies mid-task is lost, and the next scheduled run
     # picks up the work instead.
     folder = Path(settings.var_dir, "broker").resolve()
-    for sub in ("queue", "processed"):
+    for sub in ("queue", "processed", "control"):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     return {
         "broker_url": "filesystem://",
@@ -57,6 +57,7 @@ def broker_settings(settings: Settings) -> dict[str, Any]:
             "data_folder_in": str(folder / "queue"),
             "data_folder_out": str(folder / "queue"),
             "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
             "store_processed": False,
         },
         "worker_enable_remote_control": False,
