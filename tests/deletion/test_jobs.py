@@ -5,8 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+import structlog
 from freezegun import freeze_time
 from sqlalchemy import select
+from structlog.testing import capture_logs
 
 from interview_retention.deletion import jobs
 from interview_retention.deletion.models import JobRun
@@ -90,6 +92,28 @@ def test_run_job_takes_now_from_clock(factory, settings, now):
         )
 
     assert seen == [now]
+
+
+def test_every_line_logged_during_a_run_carries_its_run_id(factory, settings, now):
+    def body(ctx):
+        structlog.get_logger("test").info("inside.the_run")
+        return {}
+
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        jobs.run_job(
+            "notices", body, factory=factory, settings=settings, run_id="run-7", now=now
+        )
+
+    inside = [e for e in logs if e["event"] == "inside.the_run"]
+    assert inside == [
+        {
+            "event": "inside.the_run",
+            "log_level": "info",
+            "run_id": "run-7",
+            "job": "notices",
+        }
+    ]
+    assert structlog.contextvars.get_contextvars() == {}
 
 
 def test_run_job_records_failure_and_reraises(db, factory, settings):

@@ -161,7 +161,10 @@ def run_job(
         db.add(record)
 
     try:
-        result = body(ctx)
+        # Every line logged while the job runs (a delivered notice, say) carries
+        # the run's id, so one id ties together all that a run did.
+        with structlog.contextvars.bound_contextvars(run_id=ctx.run_id, job=job):
+            result = body(ctx)
     except Exception as exc:
         _finish(factory, ctx.run_id, "FAILED", {}, _describe(exc))
         log.error(
