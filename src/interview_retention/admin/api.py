@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime
 from sqlalchemy import func, select
 
 from interview_retention.admin.schemas import (
@@ -24,6 +23,7 @@ from interview_retention.api.deps import (
     SessionId,
 )
 from interview_retention.api.envelope import Envelope, ok
+from interview_retention.clock import UTCInstant
 from interview_retention.deletion import service as deletion
 from interview_retention.deletion.jobs import default_overdue_after
 from interview_retention.deletion.models import DeletionLogEntry, JobRun
@@ -114,8 +114,8 @@ def lift_hold(
 def deletion_log(
     db: DbSession,
     admin: CurrentAdmin,
-    since: Annotated[AwareDatetime | None, Query()] = None,
-    until: Annotated[AwareDatetime | None, Query()] = None,
+    since: Annotated[UTCInstant | None, Query()] = None,
+    until: Annotated[UTCInstant | None, Query()] = None,
     reason: Annotated[Literal["USER", "RETENTION", "ADMIN"] | None, Query()] = None,
     user_id: Annotated[
         str | None, Query(alias="userId", max_length=36, pattern=r"^[^\x00]*$")

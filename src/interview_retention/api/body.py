@@ -38,7 +38,9 @@ async def read_json(request: Request, model: type[M]) -> M:
             413, f"Request body too large ({MAX_BODY_BYTES} bytes at most)"
         )
     try:
-        payload: Any = json.loads(raw) if raw.strip() else None
+        payload: Any = (
+            json.loads(raw, parse_constant=_not_json) if raw.strip() else None
+        )
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise HTTPException(422, "Invalid request: the body is not valid JSON") from exc
     if not isinstance(payload, dict):
@@ -54,12 +56,19 @@ async def read_json(request: Request, model: type[M]) -> M:
         ) from exc
 
 
+def _not_json(constant: str) -> None:
+    # Python reads NaN and Infinity, which JSON does not have: PostgreSQL refuses
+    # them and SQLite would keep them only to answer null.
+    raise ValueError(f"{constant} is not a JSON value")
+
+
 def _unstorable(payload: Any) -> str | None:
     """Why these values could not be stored and answered back, if they could not.
 
-    PostgreSQL refuses NUL characters in text and JSON, and very deep nesting
-    fails to serialise; either would otherwise surface as a 500. The walk does not
-    recurse, so depth cannot overflow it.
+    PostgreSQL refuses NUL characters in text and JSON, a lone surrogate (an
+    escaped half of a UTF-16 pair) cannot be encoded as UTF-8, and very deep
+    nesting fails to serialise; each would otherwise surface as a 500. The walk
+    does not recurse, so depth cannot overflow it.
     """
     stack: list[tuple[Any, int]] = [(payload, 1)]
     while stack:
@@ -68,12 +77,22 @@ def _unstorable(payload: Any) -> str | None:
             return f"is nested deeper than {MAX_DEPTH} levels"
         if isinstance(value, str) and "\x00" in value:
             return "contains a NUL character"
+        if isinstance(value, str) and not _encodable(value):
+            return "contains a lone surrogate, which is not text"
         if isinstance(value, dict):
             stack.extend((key, depth) for key in value)
             stack.extend((item, depth + 1) for item in value.values())
         elif isinstance(value, list):
             stack.extend((item, depth + 1) for item in value)
     return None
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def schema_of(model: type[BaseModel]) -> dict[str, Any]:

@@ -28,6 +28,9 @@ def _make_sqlite_strict(dbapi_connection: Any, _record: Any) -> None:
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for `url`; SQLite files get their folder, foreign keys and WAL."""
+    # A failed statement's message would otherwise list its parameters (emails,
+    # answers, reports), and the server, Celery and the CLI all log that message.
+    kwargs.setdefault("hide_parameters", True)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
-from pydantic import AwareDatetime
 from sqlalchemy import select
 
 from interview_retention.api.body import read_json, schema_of
@@ -18,6 +17,7 @@ from interview_retention.api.deps import (
     SessionId,
 )
 from interview_retention.api.envelope import Envelope, ok
+from interview_retention.clock import UTCInstant
 from interview_retention.deletion import service as deletion
 from interview_retention.errors import SESSION_NOT_FOUND, NotFound
 from interview_retention.sessions import repository
@@ -87,10 +87,8 @@ def list_sessions(
     user: CurrentUser,
     now: Now,
     status: Annotated[list[Status] | None, Query()] = None,
-    created_before: Annotated[
-        AwareDatetime | None, Query(alias="createdBefore")
-    ] = None,
-    created_after: Annotated[AwareDatetime | None, Query(alias="createdAfter")] = None,
+    created_before: Annotated[UTCInstant | None, Query(alias="createdBefore")] = None,
+    created_after: Annotated[UTCInstant | None, Query(alias="createdAfter")] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=100)] = 20,
 ) -> dict:

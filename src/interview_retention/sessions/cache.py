@@ -36,6 +36,14 @@ class NoCache:
         return dict.fromkeys(session_ids, 0)
 
 
+# What an eviction leaves under a deleted session's key, for as long as a report
+# would live there: a reader that loaded the report just before the deletion
+# cannot write its copy over it (`put` only writes to an empty key). Should the
+# deletion roll back, the report is read from the database until the marker
+# expires. (SET ... GET needs Redis 6.2 or later.)
+_GONE = b"gone"
+
+
 class RedisReportCache:
     def __init__(self, client: redis.Redis, *, prefix: str, ttl_seconds: int) -> None:
         self._client = client
@@ -53,11 +61,13 @@ class RedisReportCache:
         except redis.RedisError:
             log.warning("report_cache.unavailable", op="get")
             return None
-        return None if raw is None else json.loads(raw)
+        return None if raw is None or raw == _GONE else json.loads(raw)
 
     def put(self, session_id: str, report: dict[str, Any]) -> None:
         try:
-            self._client.set(self.key(session_id), json.dumps(report), ex=self._ttl)
+            self._client.set(
+                self.key(session_id), json.dumps(report), ex=self._ttl, nx=True
+            )
         except redis.RedisError:
             log.warning("report_cache.unavailable", op="put")
 
@@ -69,8 +79,11 @@ class RedisReportCache:
             return {}
         pipe = self._client.pipeline(transaction=False)
         for sid in ids:
-            pipe.delete(self.key(sid))
-        return {sid: int(n) for sid, n in zip(ids, pipe.execute(), strict=True)}
+            pipe.set(self.key(sid), _GONE, ex=self._ttl, get=True)
+        return {
+            sid: int(old is not None and old != _GONE)
+            for sid, old in zip(ids, pipe.execute(), strict=True)
+        }
 
 
 @lru_cache

@@ -48,7 +48,9 @@ def create_session(
     wanted = config.get("categories")
     if wanted is not None:
         known = set(bank.categories())
-        if not isinstance(wanted, list) or not all(c in known for c in wanted):
+        if not isinstance(wanted, list) or not all(
+            isinstance(c, str) and c in known for c in wanted
+        ):
             raise Invalid(
                 "config.categories must be a list of: " + ", ".join(sorted(known))
             )

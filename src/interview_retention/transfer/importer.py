@@ -6,6 +6,9 @@ camelCase). Users are matched by email; resumes and sessions keep their ids and
 timestamps, so imported data ages exactly as it would have here.
 
 Every timestamp must carry an offset; it is stored as the same instant in UTC.
+None may be later than the import but a deadline, and a deadline must keep to
+the periods of the contract: it can neither cut short a recovery window or a
+grace period nor lie beyond any deadline the service itself would set.
 A user new to this database is created without a token (issue one with
 `interview-retention users token`); an existing user is matched by email and
 left as they are.
@@ -14,24 +17,24 @@ The whole import runs inside the caller's transaction and never commits. Lines
 are read one at a time and sessions are written in chunks, one batched insert
 per table and chunk, so memory stays flat whatever the size of the file. The
 first line that is not valid raises `ImportFailed` naming it; the caller rolls
-back and nothing is written. A session whose id exists already is skipped, and
-so is one whose id is in the deletion log: data that was deleted must never
-come back.
+back and nothing is written. A session whose id exists already is skipped (one
+of another user's fails the import), and so is one whose id is in the deletion
+log: data that was deleted must never come back.
 """
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import structlog
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -45,6 +48,8 @@ from sqlalchemy import Column, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from interview_retention.clock import UTCInstant
+from interview_retention.config import Settings, get_settings
 from interview_retention.deletion.models import DeletionLogEntry
 from interview_retention.errors import Invalid
 from interview_retention.sessions.models import (
@@ -66,6 +71,11 @@ log = structlog.get_logger("interview_retention.transfer")
 SESSION_CHUNK = 500
 # Ids per `IN (...)` lookup, well below SQLite's limit on bound parameters.
 LOOKUP_CHUNK = 1000
+# The largest value of an INTEGER column on PostgreSQL.
+MAX_INT = 2**31 - 1
+# A NUL character, escaped as JSON writes it (an odd number of backslashes before
+# u0000); PostgreSQL cannot store it in text or JSON.
+_NUL = re.compile(r"(?<!\\)(?:\\\\)*\\u0000")
 
 # What `import_jsonl` returns, in this order.
 COUNTS = (
@@ -121,13 +131,13 @@ class ResumeLine(_Line):
     resume_id: Id
     user_email: Email
     title: Annotated[str, StringConstraints(max_length=200)] = ""
-    created_at: AwareDatetime
+    created_at: UTCInstant
 
 
 class QuestionIn(_Line):
     question_id: Id
     parent_question_id: Id | None = None
-    position: int = Field(ge=0)
+    position: int = Field(ge=0, le=MAX_INT)
     question_type: Literal["ORIGINAL", "FOLLOW_UP"]
     category: Category = ""
     text: Annotated[str, StringConstraints(min_length=1)]
@@ -137,7 +147,7 @@ class AnswerIn(_Line):
     answer_id: Id
     question_id: Id
     text: str
-    submitted_at: AwareDatetime
+    submitted_at: UTCInstant
 
 
 class EvaluationIn(_Line):
@@ -146,12 +156,12 @@ class EvaluationIn(_Line):
     category_scores: dict[Category, Score] = Field(default_factory=dict)
     strengths: list[str] = Field(default_factory=list)
     improvement_suggestions: list[str] = Field(default_factory=list)
-    created_at: AwareDatetime
+    created_at: UTCInstant
 
 
 class ReportIn(_Line):
     content: dict[str, Any]
-    generated_at: AwareDatetime
+    generated_at: UTCInstant
 
 
 class SessionLine(_Line):
@@ -165,19 +175,19 @@ class SessionLine(_Line):
     status: Status
     status_before_deletion: Status | None = None
     # Defaults to the number of original questions, as a new session counts them.
-    question_count: int | None = Field(None, ge=0)
+    question_count: int | None = Field(None, ge=0, le=MAX_INT)
     config: dict[str, Any] = Field(default_factory=dict)
-    created_at: AwareDatetime
-    updated_at: AwareDatetime | None = None
-    completed_at: AwareDatetime | None = None
-    evaluated_at: AwareDatetime | None = None
-    deleted_at: AwareDatetime | None = None
-    permanent_delete_at: AwareDatetime | None = None
+    created_at: UTCInstant
+    updated_at: UTCInstant | None = None
+    completed_at: UTCInstant | None = None
+    evaluated_at: UTCInstant | None = None
+    deleted_at: UTCInstant | None = None
+    permanent_delete_at: UTCInstant | None = None
     deletion_reason: Reason | None = None
-    retention_notice_at: AwareDatetime | None = None
+    retention_notice_at: UTCInstant | None = None
     legal_hold: bool = False
     legal_hold_reason: Annotated[str, StringConstraints(max_length=500)] | None = None
-    legal_hold_at: AwareDatetime | None = None
+    legal_hold_at: UTCInstant | None = None
     questions: list[QuestionIn] = Field(default_factory=list)
     answers: list[AnswerIn] = Field(default_factory=list)
     evaluation: EvaluationIn | None = None
@@ -211,10 +221,12 @@ class SessionLine(_Line):
         # The purge and the backlog read the reason of every deadline.
         if (self.permanent_delete_at is None) != (self.deletion_reason is None):
             raise ValueError("permanentDeleteAt and deletionReason go together")
+        if self.deletion_reason == "RETENTION" and not self.retention_notice_at:
+            raise ValueError("deletionReason RETENTION needs retentionNoticeAt")
         if (
             self.status != "DELETED"
             and self.permanent_delete_at is not None
-            and (self.deletion_reason != "RETENTION" or not self.retention_notice_at)
+            and self.deletion_reason != "RETENTION"
         ):
             raise ValueError(
                 "a deadline on a session that is not DELETED must come from the"
@@ -222,6 +234,11 @@ class SessionLine(_Line):
             )
         if not self.legal_hold and (self.legal_hold_reason or self.legal_hold_at):
             raise ValueError("legalHoldReason and legalHoldAt need legalHold true")
+        # A hold calls off the rule's schedule; lifting it must lead to a new notice.
+        if self.legal_hold and self.status != "DELETED" and self.permanent_delete_at:
+            raise ValueError(
+                "a session on legal hold that is not DELETED has no permanentDeleteAt"
+            )
 
     def _check_children(self) -> None:
         kinds: dict[str, str] = {}
@@ -311,6 +328,7 @@ class _PendingSession:
 class _Importer:
     db: Session
     now: datetime
+    settings: Settings
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(COUNTS, 0))
     # Kept for the whole import, so that every reference is checked once: email to
     # user id, resume id to its owner, session id to the line that brought it.
@@ -360,6 +378,7 @@ class _Importer:
         return user_id
 
     def _resume(self, number: int, item: ResumeLine) -> None:
+        self._check_past(number, [("createdAt", item.created_at)])
         user_id = self._user_id(number, item.user_email)
         if item.resume_id in self.resume_owner:
             raise ImportFailed(
@@ -369,6 +388,7 @@ class _Importer:
         self.resumes.append((number, item, user_id))
 
     def _session(self, number: int, item: SessionLine) -> None:
+        self._check_times(number, item)
         user_id = self._user_id(number, item.user_email)
         first = self.session_lines.get(item.session_id)
         if first is not None:
@@ -383,6 +403,74 @@ class _Importer:
             )
         self.session_lines[item.session_id] = number
         self.sessions.append(_PendingSession(number, item, user_id))
+
+    def _check_past(
+        self, number: int, moments: Iterable[tuple[str, datetime | None]]
+    ) -> None:
+        for name, moment in moments:
+            if moment is not None and moment > self.now:
+                raise ImportFailed(
+                    f"line {number}: {name} is after the import ({_iso(self.now)})"
+                )
+
+    def _check_times(self, number: int, item: SessionLine) -> None:
+        """Refuse what this service could not have written by `now`.
+
+        Events after the import would keep a session from the retention rule, and
+        a deadline outside the periods of the contract would delete it before the
+        user or the notice was given their time, or never.
+        """
+        evaluation, report = item.evaluation, item.report
+        self._check_past(
+            number,
+            [
+                ("createdAt", item.created_at),
+                ("updatedAt", item.updated_at),
+                ("completedAt", item.completed_at),
+                ("evaluatedAt", item.evaluated_at),
+                ("deletedAt", item.deleted_at),
+                ("retentionNoticeAt", item.retention_notice_at),
+                ("legalHoldAt", item.legal_hold_at),
+                *(
+                    (f"answers[{index}].submittedAt", answer.submitted_at)
+                    for index, answer in enumerate(item.answers)
+                ),
+                ("evaluation.createdAt", evaluation and evaluation.created_at),
+                ("report.generatedAt", report and report.generated_at),
+            ],
+        )
+
+        deadline = item.permanent_delete_at
+        if deadline is None:
+            return
+        settings = self.settings
+        deleted, noticed = item.deleted_at, item.retention_notice_at
+        if (
+            item.deletion_reason == "USER"
+            and deleted is not None
+            and deadline < deleted + settings.recovery_period
+        ):
+            raise ImportFailed(
+                f"line {number}: permanentDeleteAt is before deletedAt +"
+                f" RECOVERY_DAYS ({settings.recovery_days})"
+            )
+        if (
+            item.deletion_reason == "RETENTION"
+            and noticed is not None
+            and deadline < noticed + settings.grace_period
+        ):
+            raise ImportFailed(
+                f"line {number}: permanentDeleteAt is before retentionNoticeAt +"
+                f" GRACE_DAYS ({settings.grace_days})"
+            )
+        # A deadline is set at a soft delete, a notice or a lifted hold, none of
+        # which can be later than now.
+        latest = self.now + max(settings.recovery_period, settings.grace_period)
+        if deadline > latest:
+            raise ImportFailed(
+                f"line {number}: permanentDeleteAt is later than any deadline this"
+                f" service sets ({_iso(latest)})"
+            )
 
     def flush(self) -> None:
         """Write the buffered resumes, then the buffered sessions and their children."""
@@ -428,12 +516,14 @@ class _Importer:
 
     def _write_sessions(self, pending: list[_PendingSession]) -> None:
         ids = [p.item.session_id for p in pending]
-        existing = {
-            row[0]
-            for row in _lookup(
-                self.db, (InterviewSession.id,), InterviewSession.id, ids
+        existing = dict(
+            _lookup(
+                self.db,
+                (InterviewSession.id, InterviewSession.user_id),
+                InterviewSession.id,
+                ids,
             )
-        }
+        )
         tombstoned = {
             row[0]
             for row in _lookup(
@@ -449,6 +539,11 @@ class _Importer:
         for p in pending:
             if p.item.session_id in tombstoned:
                 self.counts["sessions_skipped_deleted"] += 1
+            elif existing.get(p.item.session_id, p.user_id) != p.user_id:
+                raise ImportFailed(
+                    f"line {p.line}: session {p.item.session_id} exists already and"
+                    " belongs to another user"
+                )
             elif p.item.session_id in existing:
                 self.counts["sessions_skipped_existing"] += 1
             else:
@@ -662,6 +757,10 @@ class _Rows:
             )
 
 
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def _lookup(
     db: Session, columns: tuple[Any, ...], key: Column[Any] | Any, ids: list[str]
 ) -> Iterator[tuple[Any, ...]]:
@@ -689,20 +788,29 @@ def _numbered(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
         yield number, raw
 
 
-def import_jsonl(db: Session, lines: Iterable[str], *, now: datetime) -> dict[str, int]:
+def import_jsonl(
+    db: Session,
+    lines: Iterable[str],
+    *,
+    now: datetime,
+    settings: Settings | None = None,
+) -> dict[str, int]:
     """Import every line into the caller's transaction and return what was written.
 
     Never commits. Raises `ImportFailed("line N: ...")` at the first line that is
     not valid; the caller must then roll back, and nothing of the file remains.
-    Running the same file twice imports nothing the second time.
+    Running the same file twice imports nothing the second time. Deadlines are
+    checked against the periods of `settings` (the service's own by default).
     """
     started = time.perf_counter()
-    importer = _Importer(db, now)
+    importer = _Importer(db, now, settings or get_settings())
 
     for number, raw in _numbered(lines):
         text = raw.lstrip("\ufeff") if number == 1 else raw
         if not text.strip():
             continue
+        if _NUL.search(text):
+            raise ImportFailed(f"line {number}: contains a NUL character (\\u0000)")
         try:
             item = _LINE.validate_json(text)
         except ValidationError as exc:
