@@ -178,6 +178,17 @@ class TestTriggerJob:
         assert sent == []
         assert _runs(db) == []
 
+    def test_an_unknown_option_is_refused_rather_than_ignored(self, client, db, sent):
+        _, token = make_user(db, admin=True)
+
+        response = client.post(
+            f"{ADMIN}/jobs/purge", params={"dryRun": "true"}, headers=auth(token)
+        )
+
+        assert "dryRun" in assert_error(response, 422)
+        assert sent == []
+        assert _runs(db) == []
+
     def test_a_request_that_fails_sends_nothing(self, client, db, sent, monkeypatch):
         _, token = make_user(db, admin=True)
 

@@ -205,7 +205,7 @@ def test_lifting_hold_on_unheld_session_changes_nothing(db, settings, user, now)
     assert unchanged.updated_at == session.updated_at
 
 
-def test_restore_after_lifted_hold_keeps_grace_period(
+def test_restore_after_lifted_hold_waits_for_a_new_notice(
     db, factory, settings, cache, old_session, now
 ):
     schedule_by_retention(factory, settings, now)
@@ -219,9 +219,30 @@ def test_restore_after_lifted_hold_keeps_grace_period(
     sessions.restore(session, now=restored_at, settings=settings)
     db.commit()
 
-    run_purge(factory, settings, cache, restored_at)
+    run_purge(factory, settings, cache, restored_at + GRACE)
+    unscheduled = reload(db, old_session.id)
+    schedule_by_retention(factory, settings, restored_at + GRACE)
 
-    restored = reload(db, old_session.id)
-    assert restored is not None
-    assert restored.status == "EVALUATED"
-    assert restored.permanent_delete_at >= lifted + GRACE
+    assert unscheduled is not None
+    assert unscheduled.status == "EVALUATED"
+    assert unscheduled.permanent_delete_at is None
+    assert reload(db, old_session.id).permanent_delete_at == restored_at + 2 * GRACE
+    assert [n.status for n in notices_of(db, old_session.id)] == ["SENT", "SENT"]
+
+
+def test_hold_on_a_noticed_session_the_user_deleted_keeps_only_the_users_window(
+    db, factory, settings, old_session, now
+):
+    schedule_by_retention(factory, settings, now)
+    deleted_at = now + timedelta(days=1)
+    sessions.soft_delete(reload(db, old_session.id), now=deleted_at, settings=settings)
+    db.commit()
+    kept_rule_deadline = reload(db, old_session.id).permanent_delete_at
+
+    hold(db, old_session.id, now + timedelta(days=2))
+
+    held = reload(db, old_session.id)
+    assert kept_rule_deadline == now + GRACE
+    assert held.retention_notice_at is None
+    assert held.deletion_reason == "USER"
+    assert held.permanent_delete_at == deleted_at + timedelta(days=30)

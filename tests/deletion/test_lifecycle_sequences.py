@@ -145,7 +145,7 @@ class TestReportCache:
 
 
 class TestHoldsAndRestores:
-    def test_restore_while_held_then_lift_waits_a_full_grace_period(
+    def test_restore_while_held_then_lift_waits_for_a_new_notice(
         self, db, factory, settings, cache, user, old_session, now
     ):
         schedule_by_retention(factory, settings, now)
@@ -154,11 +154,16 @@ class TestHoldsAndRestores:
         restore(factory, user, old_session.id, now + timedelta(days=3), settings)
         lifted = now + timedelta(days=40)
         lift(factory, old_session.id, lifted, settings)
-
-        run_purge(factory, settings, cache, lifted + GRACE - SECOND)
-        kept = exists(db, old_session.id)
         run_purge(factory, settings, cache, lifted + GRACE)
+        kept_without_notice = exists(db, old_session.id)
+        noticed = lifted + timedelta(days=10)
+        schedule_by_retention(factory, settings, noticed)
 
+        run_purge(factory, settings, cache, noticed + GRACE - SECOND)
+        kept = exists(db, old_session.id)
+        run_purge(factory, settings, cache, noticed + GRACE)
+
+        assert kept_without_notice
         assert kept
         assert not exists(db, old_session.id)
         [tombstone] = tombstones(db)

@@ -27,7 +27,7 @@ from interview_retention.clock import UTCInstant
 from interview_retention.deletion import service as deletion
 from interview_retention.deletion.jobs import default_overdue_after
 from interview_retention.deletion.models import DeletionLogEntry, JobRun
-from interview_retention.errors import NotFound
+from interview_retention.errors import Invalid, NotFound
 from interview_retention.sessions.schemas import SessionOut
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
@@ -41,7 +41,14 @@ Job = Literal["retention", "notices", "purge"]
     response_model=Envelope[JobRunOut],
     summary="Queue a run of a job now; follow it at /api/admin/tasks/{taskId}",
 )
-def trigger_job(job: Job, db: DbSession, admin: CurrentAdmin, now: Now) -> JSONResponse:
+def trigger_job(
+    job: Job, request: Request, db: DbSession, admin: CurrentAdmin, now: Now
+) -> JSONResponse:
+    # A trigger takes no options yet. An option it does not know, `dryRun` above
+    # all, must not be ignored: the caller would get a real run instead.
+    if request.query_params:
+        names = ", ".join(sorted(request.query_params))
+        raise Invalid(f"Unknown parameter: {names}; this trigger takes none")
     # Imported here so that the API process builds the Celery app only when an
     # admin first triggers a job.
     from interview_retention.worker.tasks import queue_run
@@ -82,10 +89,11 @@ async def set_hold(
     db: DbSession,
     admin: CurrentAdmin,
     now: Now,
+    settings: AppSettings,
 ) -> dict:
     body = await read_json(request, HoldRequest)
     session = deletion.set_legal_hold(
-        db, session_id=session_id[:64], reason=body.reason, now=now
+        db, session_id=session_id[:64], reason=body.reason, now=now, settings=settings
     )
     return ok(SessionOut.of(session))
 

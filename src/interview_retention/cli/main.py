@@ -274,7 +274,13 @@ def hold_set(
 
     try:
         with transaction() as db:
-            set_legal_hold(db, session_id=session_id, reason=reason, now=utcnow())
+            set_legal_hold(
+                db,
+                session_id=session_id,
+                reason=reason,
+                now=utcnow(),
+                settings=get_settings(),
+            )
     except DomainError as exc:
         _fail(exc.message)
     console.print(f"hold set on {session_id}")

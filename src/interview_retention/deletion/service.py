@@ -17,7 +17,7 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import Table, and_, delete, exists, false, func, insert, literal, select
 from sqlalchemy.orm import Session
 
-from interview_retention.config import Settings
+from interview_retention.config import Settings, get_settings
 from interview_retention.db.base import Base, UTCDateTime
 from interview_retention.db.hooks import after_commit
 from interview_retention.deletion.channels import (
@@ -367,14 +367,21 @@ def send_notice_batch(
 
 
 def set_legal_hold(
-    db: Session, *, session_id: str, reason: str, now: datetime
+    db: Session,
+    *,
+    session_id: str,
+    reason: str,
+    now: datetime,
+    settings: Settings | None = None,
 ) -> InterviewSession:
-    """Exempt a session from retention and purges, and call off a scheduled deletion.
+    """Exempt a session from retention and purges, and call off the rule's schedule.
 
-    A deadline set by the retention rule is cleared and the notice cycle advances,
-    so that when the hold is lifted the rule sends a fresh notice and waits a full
-    grace period again. A user's own soft delete keeps its deadline.
+    What the retention rule set is undone: its notice time is cleared and the
+    notice cycle advances, so that once the hold is lifted the rule sends a fresh
+    notice and waits a full grace period again. A session the user soft-deleted
+    keeps the deadline of that delete (its own recovery window, not the rule's).
     """
+    settings = settings or get_settings()
     session = repository.get_for_update(db, session_id)
     if session is None or (
         session.permanent_delete_at is not None
@@ -386,10 +393,17 @@ def set_legal_hold(
     session.legal_hold = True
     session.legal_hold_reason = reason
     session.legal_hold_at = now
-    if session.status != "DELETED" and session.deletion_reason == "RETENTION":
-        session.permanent_delete_at = None
+    if session.retention_notice_at is not None:
         session.retention_notice_at = None
-        session.deletion_reason = None
+        if session.status == "DELETED" and session.deleted_at is not None:
+            if session.deletion_reason == "RETENTION":
+                session.permanent_delete_at = (
+                    session.deleted_at + settings.recovery_period
+                )
+            session.deletion_reason = "USER"
+        else:
+            session.permanent_delete_at = None
+            session.deletion_reason = None
     db.execute(
         N.__table__.update()
         .where(and_(N.session_id == session.id, N.status.in_(("PENDING", "RETRY"))))

@@ -60,7 +60,9 @@ def get_owned(
             selectinload(S.evaluation),
         )
     if lock:
-        query = query.with_for_update(of=S)
+        # A locked read must see the row as it is now, not an object this session
+        # loaded before the lock was granted.
+        query = query.with_for_update(of=S).execution_options(populate_existing=True)
     return db.scalars(query).one_or_none()
 
 
@@ -68,7 +70,12 @@ def get_for_update(db: Session, session_id: str) -> InterviewSession | None:
     """Any session by id, locked, whatever its state (for admin actions)."""
     if not could_exist(session_id):
         return None
-    query = select(S).where(S.id == session_id).with_for_update(of=S)
+    query = (
+        select(S)
+        .where(S.id == session_id)
+        .with_for_update(of=S)
+        .execution_options(populate_existing=True)
+    )
     return db.scalars(query).one_or_none()
 
 
