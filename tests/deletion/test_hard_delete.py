@@ -117,3 +117,22 @@ def test_hard_delete_of_soft_deleted_session_inside_window(db, cache, user, now)
 
     assert not exists(db, session.id)
     assert tombstones(db)[0].requested_at == session.deleted_at
+
+
+def test_hard_delete_during_the_grace_period_is_requested_now(db, cache, user, now):
+    session = make_session(
+        db,
+        user,
+        created_at=now - timedelta(days=100),
+        retention_notice_at=now - timedelta(days=2),
+        permanent_delete_at=now + timedelta(days=5),
+        deletion_reason="RETENTION",
+    )
+
+    service.hard_delete(
+        db, user_id=user.id, session_id=session.id, now=now, cache=cache
+    )
+    db.commit()
+
+    [tombstone] = tombstones(db)
+    assert (tombstone.reason, tombstone.requested_at) == ("USER", now)

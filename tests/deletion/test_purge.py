@@ -311,3 +311,26 @@ def test_purge_of_one_user_leaves_other_users_alone(
     remaining = db.scalar(select(func.count()).select_from(InterviewSession))
     assert remaining == 1
     assert exists(db, theirs.id)
+
+
+def test_a_user_deletion_kept_at_the_rules_earlier_deadline_is_dated_by_the_notice(
+    db, factory, settings, cache, user, now
+):
+    noticed = now - timedelta(days=7)
+    session = make_session(
+        db,
+        user,
+        status="DELETED",
+        status_before_deletion="EVALUATED",
+        created_at=now - timedelta(days=100),
+        deleted_at=now - timedelta(days=1),
+        retention_notice_at=noticed,
+        permanent_delete_at=noticed + timedelta(days=7),
+        deletion_reason="RETENTION",
+    )
+
+    run_purge(factory, settings, cache, now)
+
+    [tombstone] = tombstones(db)
+    assert tombstone.session_id == session.id
+    assert (tombstone.reason, tombstone.requested_at) == ("RETENTION", noticed)

@@ -102,9 +102,7 @@ def _delete_and_record(
 
     `candidates` have `id`, `user_id`, `deleted_at` and `retention_notice_at`. The
     `guard` is re-applied in the DELETE itself, so a row that changed since it was
-    read (restored, put on hold) is left alone even where nothing locked it. A
-    tombstone's request time is when the deletion was first asked for: the user's
-    soft delete, else the rule's notice, else now.
+    read (restored, put on hold) is left alone even where nothing locked it.
     """
     ids = [row.id for row in candidates]
     if not ids:
@@ -138,7 +136,7 @@ def _delete_and_record(
                 "user_id": row.user_id,
                 "reason": reason_for[row.id],
                 "actor": actor,
-                "requested_at": row.deleted_at or row.retention_notice_at or now,
+                "requested_at": _requested_at(row, reason_for[row.id], now),
                 "purged_at": now,
                 "rows_removed": counts[row.id],
                 "cache_keys_evicted": evicted[row.id],
@@ -148,6 +146,14 @@ def _delete_and_record(
     if tombstones:
         db.execute(insert(DeletionLogEntry), tombstones)
     return purged
+
+
+def _requested_at(row: Any, reason: str, now: datetime) -> datetime:
+    """When the deletion was asked for: the user's soft delete (or now, for a hard
+    delete of a session never soft-deleted), or the rule's notice."""
+    if reason == "RETENTION":
+        return row.retention_notice_at or now
+    return row.deleted_at or now
 
 
 def hard_delete(
@@ -192,7 +198,6 @@ def purge_batch(
     batch_size: int,
     cache: ReportCache,
     task_id: str | None,
-    actor: str = "system:purge",
 ) -> BatchResult:
     """Claim up to `batch_size` due sessions and delete them for good.
 
@@ -215,8 +220,9 @@ def purge_batch(
         claimed,
         now=now,
         guard=repository.is_due(now),
-        reason_for={row.id: row.deletion_reason or "USER" for row in claimed},
-        actor=actor,
+        # Every deadline is set together with its reason.
+        reason_for={row.id: row.deletion_reason for row in claimed},
+        actor="system:purge",
         cache=cache,
         task_id=task_id,
     )
