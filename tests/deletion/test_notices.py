@@ -17,6 +17,7 @@ from tests.deletion.support import (
     schedule_by_retention,
     tombstones,
 )
+from tests.factories import make_session
 
 GRACE = timedelta(days=7)
 
@@ -249,3 +250,35 @@ def test_session_restored_after_cancelled_notice_gets_new_notice(
 
     notices = notices_of(db, old_session.id)
     assert [(n.cycle, n.status) for n in notices] == [(0, "CANCELLED"), (1, "PENDING")]
+
+
+class _BrokenForOne:
+    """Raises something unexpected for one session and accepts the others."""
+
+    def __init__(self, broken_session_id: str) -> None:
+        self.broken = broken_session_id
+        self.sent: list[str] = []
+
+    def send(self, message) -> None:
+        if message.session_id == self.broken:
+            raise RuntimeError("template for ada@example.com failed")
+        self.sent.append(message.session_id)
+
+
+def test_an_unexpected_send_error_fails_one_notice_not_the_batch(
+    db, factory, settings, user, now
+):
+    broken = make_session(db, user, created_at=now - timedelta(days=100))
+    fine = make_session(db, user, created_at=now - timedelta(days=101))
+    run_retention(factory, settings, now)
+    channel = _BrokenForOne(broken.id)
+
+    result = run_notices(factory, settings, now, channel)
+
+    assert (result["sent"], result["retried"]) == (1, 1)
+    assert channel.sent == [fine.id]
+    [notice] = notices_of(db, broken.id)
+    assert (notice.status, notice.attempts) == ("RETRY", 1)
+    assert notice.last_error == "RuntimeError"
+    assert reload(db, broken.id).permanent_delete_at is None
+    assert reload(db, fine.id).permanent_delete_at == now + timedelta(days=7)

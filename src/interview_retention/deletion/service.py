@@ -14,7 +14,18 @@ from functools import lru_cache
 from typing import Any
 
 from pydantic.alias_generators import to_camel
-from sqlalchemy import Table, and_, delete, exists, false, func, insert, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Table,
+    and_,
+    delete,
+    exists,
+    false,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from interview_retention.config import Settings, get_settings
@@ -238,17 +249,10 @@ def queue_retention_notices(
     RETENTION_DAYS, no deadline yet, no legal hold, and no notice in this cycle.
     Safe to run twice at once: the unique (session, cycle) key drops duplicates.
     """
-    cutoff = now - settings.retention_period
     already = exists().where(N.session_id == S.id, N.cycle == S.notice_cycle)
     covered = (
         select(S.id, S.notice_cycle, literal(now, UTCDateTime()))
-        .where(
-            S.permanent_delete_at.is_(None),
-            S.legal_hold == false(),
-            S.created_at < cutoff,
-            S.status.in_(settings.retention_statuses),
-            ~already,
-        )
+        .where(_covered(now, settings), ~already)
         .order_by(S.created_at)
         .limit(limit)
     )
@@ -285,18 +289,11 @@ class NoticeBatchResult:
     cancelled: int = 0
 
 
-def _still_covered(
-    session: InterviewSession,
-    notice: DeletionNotice,
-    cutoff: datetime,
-    settings: Settings,
-) -> bool:
-    return (
-        not session.legal_hold
-        and session.permanent_delete_at is None
-        and session.status in settings.retention_statuses
-        and session.created_at < cutoff
-        and notice.cycle == session.notice_cycle
+def _covered(now: datetime, settings: Settings) -> ColumnElement[bool]:
+    return repository.covered_by_retention(
+        now,
+        retention_period=settings.retention_period,
+        statuses=settings.retention_statuses,
     )
 
 
@@ -316,7 +313,7 @@ def send_notice_batch(
     deadline meanwhile: its deletion waits for the notice.
     """
     rows = db.execute(
-        select(N, S)
+        select(N, S, _covered(now, settings).label("covered"))
         .join(S, S.id == N.session_id)
         .where(N.status.in_(("PENDING", "RETRY")), N.next_attempt_at <= now)
         .order_by(N.next_attempt_at, N.id)
@@ -324,10 +321,11 @@ def send_notice_batch(
         .with_for_update(skip_locked=True, of=(N, S))
     ).all()
     result = NoticeBatchResult(claimed=len(rows))
-    cutoff = now - settings.retention_period
 
-    for notice, session in rows:
-        if not _still_covered(session, notice, cutoff, settings):
+    for notice, session, covered in rows:
+        # The rule is re-checked on the locked row: a session held, deleted or
+        # noticed again since the notice was queued gets no notice.
+        if not covered or notice.cycle != session.notice_cycle:
             notice.status = "CANCELLED"
             # Open a new cycle, or the rule would never notice this session again
             # once it is covered anew (restored after a soft delete, say).
@@ -346,8 +344,16 @@ def send_notice_batch(
                     delete_at=clock() + settings.grace_period,
                 )
             )
-        except NoticeDeliveryError as exc:
-            notice.last_error = str(exc)[:500]
+        except Exception as exc:
+            # Any failure is a failed attempt: a notice that raised something
+            # unexpected must not roll back its batch and block every later one.
+            # Only the channel's own messages are kept; others could carry an
+            # address.
+            notice.last_error = (
+                str(exc)[:500]
+                if isinstance(exc, NoticeDeliveryError)
+                else type(exc).__name__
+            )
             if notice.attempts >= settings.notice_max_attempts:
                 notice.status = "FAILED"
                 result.failed += 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
@@ -37,6 +37,19 @@ def is_visible(now: datetime) -> ColumnElement[bool]:
         S.permanent_delete_at.is_(None),
         S.permanent_delete_at > now,
         S.legal_hold == true(),
+    )
+
+
+def covered_by_retention(
+    now: datetime, *, retention_period: timedelta, statuses: Sequence[str]
+) -> ColumnElement[bool]:
+    """What the retention rule covers at `now`: old enough, in a covered status,
+    not scheduled yet and not held."""
+    return and_(
+        S.permanent_delete_at.is_(None),
+        S.legal_hold == false(),
+        S.created_at < now - retention_period,
+        S.status.in_(statuses),
     )
 
 
