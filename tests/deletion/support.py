@@ -35,6 +35,9 @@ FULL_CHILDREN = {
     "deletion_notices": 0,
 }
 
+# The contract's periods, for helpers that act outside a fixture's settings.
+PERIODS = Settings(_env_file=None)  # type: ignore[call-arg]
+
 
 def make_soft_deleted(
     db: Session, user: User, *, deadline: datetime, **fields: Any

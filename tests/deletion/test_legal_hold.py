@@ -10,6 +10,7 @@ from interview_retention.deletion import service
 from interview_retention.errors import NotFound
 from interview_retention.sessions import service as sessions
 from tests.deletion.support import (
+    PERIODS,
     RecordingChannel,
     child_rows,
     exists,
@@ -27,7 +28,9 @@ GRACE = timedelta(days=7)
 
 
 def hold(db, session_id, now):
-    service.set_legal_hold(db, session_id=session_id, reason="litigation", now=now)
+    service.set_legal_hold(
+        db, session_id=session_id, reason="litigation", now=now, settings=PERIODS
+    )
     db.commit()
 
 
@@ -115,12 +118,16 @@ def test_hold_on_session_past_deadline_is_not_found(db, user, now):
     session = make_soft_deleted(db, user, deadline=now - timedelta(seconds=1))
 
     with pytest.raises(NotFound):
-        service.set_legal_hold(db, session_id=session.id, reason="late", now=now)
+        service.set_legal_hold(
+            db, session_id=session.id, reason="late", now=now, settings=PERIODS
+        )
 
 
 def test_hold_on_unknown_session_is_not_found(db, now):
     with pytest.raises(NotFound):
-        service.set_legal_hold(db, session_id="no-such-id", reason="x", now=now)
+        service.set_legal_hold(
+            db, session_id="no-such-id", reason="x", now=now, settings=PERIODS
+        )
 
 
 def test_lifting_hold_queues_notice_of_new_cycle(
@@ -246,3 +253,26 @@ def test_hold_on_a_noticed_session_the_user_deleted_keeps_only_the_users_window(
     assert held.retention_notice_at is None
     assert held.deletion_reason == "USER"
     assert held.permanent_delete_at == deleted_at + timedelta(days=30)
+
+
+def test_holding_a_held_session_again_changes_nothing(db, old_session, now):
+    hold(db, old_session.id, now)
+    first = reload(db, old_session.id)
+    held_at, cycle, reason = (
+        first.legal_hold_at,
+        first.notice_cycle,
+        first.legal_hold_reason,
+    )
+
+    service.set_legal_hold(
+        db,
+        session_id=old_session.id,
+        reason="other",
+        now=now + timedelta(days=1),
+        settings=PERIODS,
+    )
+    db.commit()
+
+    again = reload(db, old_session.id)
+    assert (again.legal_hold_at, again.notice_cycle) == (held_at, cycle)
+    assert again.legal_hold_reason == reason

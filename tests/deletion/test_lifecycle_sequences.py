@@ -16,6 +16,7 @@ from interview_retention.sessions import repository
 from interview_retention.sessions import service as sessions
 from tests.deletion.support import (
     FULL_CHILDREN,
+    PERIODS,
     FailingChannel,
     child_rows,
     exists,
@@ -40,7 +41,9 @@ SECOND = timedelta(seconds=1)
 # that it reads the rows the jobs left rather than objects it loaded before.
 def hold(factory, session_id, now):
     with factory() as db:
-        service.set_legal_hold(db, session_id=session_id, reason="court", now=now)
+        service.set_legal_hold(
+            db, session_id=session_id, reason="court", now=now, settings=PERIODS
+        )
         db.commit()
 
 

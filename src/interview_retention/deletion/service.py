@@ -28,7 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from interview_retention.config import Settings, get_settings
+from interview_retention.config import Settings
 from interview_retention.db.base import Base, UTCDateTime
 from interview_retention.db.hooks import after_commit
 from interview_retention.deletion.channels import (
@@ -384,7 +384,7 @@ def set_legal_hold(
     session_id: str,
     reason: str,
     now: datetime,
-    settings: Settings | None = None,
+    settings: Settings,
 ) -> InterviewSession:
     """Exempt a session from retention and purges, and call off the rule's schedule.
 
@@ -392,8 +392,8 @@ def set_legal_hold(
     notice cycle advances, so that once the hold is lifted the rule sends a fresh
     notice and waits a full grace period again. A session the user soft-deleted
     keeps the deadline of that delete (its own recovery window, not the rule's).
+    Holding a held session again changes nothing.
     """
-    settings = settings or get_settings()
     session = repository.get_for_update(db, session_id)
     if session is None or (
         session.permanent_delete_at is not None
@@ -401,13 +401,15 @@ def set_legal_hold(
         and not session.legal_hold
     ):
         raise NotFound(SESSION_NOT_FOUND)
+    if session.legal_hold:
+        return session
 
     session.legal_hold = True
     session.legal_hold_reason = reason
     session.legal_hold_at = now
     if session.retention_notice_at is not None:
         session.retention_notice_at = None
-        if session.status == "DELETED" and session.deleted_at is not None:
+        if session.status == "DELETED":
             if session.deletion_reason == "RETENTION":
                 session.permanent_delete_at = (
                     session.deleted_at + settings.recovery_period
