@@ -17,7 +17,7 @@ from interview_retention.config import Settings
 from interview_retention.errors import Conflict, Invalid, NotFound
 from interview_retention.sessions import questions as bank
 from interview_retention.sessions.models import InterviewSession, Question
-from interview_retention.users.models import Resume
+from interview_retention.users.models import Resume, new_id
 
 # Forward moves a session may make by itself; DELETED is reachable from any of them.
 NEXT_STATUS = {
@@ -62,6 +62,7 @@ def create_session(
         )
 
     session = InterviewSession(
+        id=new_id(),
         user_id=user_id,
         resume_id=resume_id,
         status="CREATED",
@@ -70,32 +71,34 @@ def create_session(
         created_at=now,
         updated_at=now,
     )
-    db.add(session)
-    db.flush()
-    position = 0
+    # Ids are made here rather than by the database, so that follow-ups can name
+    # their parent and everything goes out in one flush.
+    rows: list[Question] = []
     for item in drawn:
         parent = Question(
+            id=new_id(),
             session_id=session.id,
-            position=position,
+            position=len(rows),
             question_type="ORIGINAL",
             category=item.category,
             text=item.text,
         )
-        db.add(parent)
-        db.flush()
-        position += 1
+        rows.append(parent)
         for follow_up in item.follow_ups:
-            db.add(
+            rows.append(
                 Question(
+                    id=new_id(),
                     session_id=session.id,
                     parent_question_id=parent.id,
-                    position=position,
+                    position=len(rows),
                     question_type="FOLLOW_UP",
                     category=item.category,
                     text=follow_up,
                 )
             )
-            position += 1
+    db.add(session)
+    db.add_all(rows)
+    db.flush()
     return session
 
 
