@@ -39,93 +39,121 @@ class JobContext:
     now: datetime
 
 
+# One batch in its own transaction: how many rows it claimed, and its counts.
+Step = Callable[[Session], tuple[int, dict[str, int]]]
+
+
+def _drain(
+    ctx: JobContext, step: Step, *, size: int, event: str, counts: tuple[str, ...]
+) -> dict[str, Any]:
+    """Run `step` one transaction at a time until a batch comes back short.
+
+    A short batch means the rest is gone, or claimed by a run of the same job
+    going on at once. One log line per batch; the run's totals of `counts`.
+    """
+    totals: dict[str, Any] = {"batches": 0, **dict.fromkeys(counts, 0)}
+    while True:
+        started = time.perf_counter()
+        with transaction(ctx.factory) as db:
+            claimed, batch = step(db)
+        if claimed == 0:
+            break
+
+        totals["batches"] += 1
+        for key in counts:
+            totals[key] += batch[key]
+        log.info(
+            event,
+            run_id=ctx.run_id,
+            batch=totals["batches"],
+            claimed=claimed,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            **batch,
+        )
+        if claimed < size:
+            break
+    return totals
+
+
 def purge(
     ctx: JobContext, *, cache: ReportCache, batch_size: int | None = None
 ) -> dict[str, Any]:
     """Hard-delete every session due at `ctx.now`, one batch per transaction."""
     size = batch_size or ctx.settings.purge_batch_size
-    totals = {"batches": 0, "purged": 0, "rows_removed": 0, "cache_keys_evicted": 0}
-    while True:
-        started = time.perf_counter()
-        with transaction(ctx.factory) as db:
-            batch = service.purge_batch(
-                db, now=ctx.now, batch_size=size, cache=cache, task_id=ctx.run_id
-            )
-        if batch.claimed == 0:
-            break
 
-        totals["batches"] += 1
-        totals["purged"] += len(batch.purged)
-        totals["rows_removed"] += batch.rows_removed
-        totals["cache_keys_evicted"] += batch.cache_keys_evicted
-        log.info(
-            "purge.batch_deleted",
-            run_id=ctx.run_id,
-            batch=totals["batches"],
-            claimed=batch.claimed,
-            purged=len(batch.purged),
-            rows_removed=batch.rows_removed,
-            cache_keys_evicted=batch.cache_keys_evicted,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    def step(db: Session) -> tuple[int, dict[str, int]]:
+        batch = service.purge_batch(
+            db, now=ctx.now, batch_size=size, cache=cache, task_id=ctx.run_id
         )
-        # A short batch means the rest is gone or claimed by another purge.
-        if batch.claimed < size:
-            break
-    return totals
+        return batch.claimed, {
+            "purged": len(batch.purged),
+            "rows_removed": batch.rows_removed,
+            "cache_keys_evicted": batch.cache_keys_evicted,
+        }
+
+    return _drain(
+        ctx,
+        step,
+        size=size,
+        event="purge.batch_deleted",
+        counts=("purged", "rows_removed", "cache_keys_evicted"),
+    )
 
 
 def retention(ctx: JobContext) -> dict[str, Any]:
     """Queue a notice for every session the retention rule newly covers."""
-    totals = {"batches": 0, "queued": 0}
     size = ctx.settings.retention_batch_size
-    while True:
-        with transaction(ctx.factory) as db:
-            queued = service.queue_retention_notices(
-                db, now=ctx.now, settings=ctx.settings, limit=size
-            )
-        if queued == 0:
-            break
-        totals["batches"] += 1
-        totals["queued"] += queued
-        log.info(
-            "retention.batch_queued",
-            run_id=ctx.run_id,
-            batch=totals["batches"],
-            queued=queued,
+
+    def step(db: Session) -> tuple[int, dict[str, int]]:
+        queued = service.queue_retention_notices(
+            db, now=ctx.now, settings=ctx.settings, limit=size
         )
-        if queued < size:
-            break
-    return totals
+        return queued, {"queued": queued}
+
+    return _drain(
+        ctx, step, size=size, event="retention.batch_queued", counts=("queued",)
+    )
 
 
 def notices(
     ctx: JobContext, *, channel: NoticeChannel, clock: Callable[[], datetime] = utcnow
 ) -> dict[str, Any]:
     """Send every notice due at `ctx.now`; failures wait for their next attempt."""
-    totals = {"batches": 0, "sent": 0, "retried": 0, "failed": 0, "cancelled": 0}
-    while True:
-        with transaction(ctx.factory) as db:
-            batch = service.send_notice_batch(
-                db, now=ctx.now, settings=ctx.settings, channel=channel, clock=clock
-            )
-        if batch.claimed == 0:
-            break
-        totals["batches"] += 1
-        for key in ("sent", "retried", "failed", "cancelled"):
-            totals[key] += getattr(batch, key)
-        log.info(
-            "notices.batch_processed",
-            run_id=ctx.run_id,
-            batch=totals["batches"],
-            claimed=batch.claimed,
-            sent=batch.sent,
-            retried=batch.retried,
-            failed=batch.failed,
-            cancelled=batch.cancelled,
+
+    def step(db: Session) -> tuple[int, dict[str, int]]:
+        batch = service.send_notice_batch(
+            db, now=ctx.now, settings=ctx.settings, channel=channel, clock=clock
         )
-        if batch.claimed < ctx.settings.notice_batch_size:
-            break
-    return totals
+        return batch.claimed, {
+            "sent": batch.sent,
+            "retried": batch.retried,
+            "failed": batch.failed,
+            "cancelled": batch.cancelled,
+        }
+
+    return _drain(
+        ctx,
+        step,
+        size=ctx.settings.notice_batch_size,
+        event="notices.batch_processed",
+        counts=("sent", "retried", "failed", "cancelled"),
+    )
+
+
+def body_of(
+    job: str,
+    *,
+    cache: ReportCache,
+    channel: NoticeChannel,
+    batch_size: int | None = None,
+) -> Callable[[JobContext], dict[str, Any]]:
+    """The body of `job` wired to its cache or channel, for the worker and the CLI."""
+    bodies: dict[str, Callable[[JobContext], dict[str, Any]]] = {
+        "retention": retention,
+        "notices": lambda ctx: notices(ctx, channel=channel),
+        "purge": lambda ctx: purge(ctx, cache=cache, batch_size=batch_size),
+    }
+    return bodies[job]
 
 
 def run_job(

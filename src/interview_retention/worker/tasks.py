@@ -39,11 +39,11 @@ RETRY_OPTIONS: dict[str, Any] = {
     "retry_backoff_max": _settings.task_retry_backoff_max_seconds,
     "retry_jitter": True,
     "max_retries": 8,
-    "acks_late": True,
 }
 
 
-def _run(task: Task, job: str, trigger: str, body: Any) -> dict[str, Any]:
+def _run(task: Task, job: str, trigger: str) -> dict[str, Any]:
+    body = jobs.body_of(job, cache=get_report_cache(), channel=get_channel())
     return jobs.run_job(
         job,
         body,
@@ -58,8 +58,7 @@ def _run(task: Task, job: str, trigger: str, body: Any) -> dict[str, Any]:
     bind=True, name="interview_retention.purge.purge_expired_sessions", **RETRY_OPTIONS
 )
 def purge_expired_sessions(self: Task, trigger: str = "beat") -> dict[str, Any]:
-    cache = get_report_cache()
-    return _run(self, "purge", trigger, lambda ctx: jobs.purge(ctx, cache=cache))
+    return _run(self, "purge", trigger)
 
 
 @celery_app.task(
@@ -68,17 +67,14 @@ def purge_expired_sessions(self: Task, trigger: str = "beat") -> dict[str, Any]:
     **RETRY_OPTIONS,
 )
 def apply_retention_rule(self: Task, trigger: str = "beat") -> dict[str, Any]:
-    return _run(self, "retention", trigger, jobs.retention)
+    return _run(self, "retention", trigger)
 
 
 @celery_app.task(
     bind=True, name="interview_retention.notices.send_pending_notices", **RETRY_OPTIONS
 )
 def send_pending_notices(self: Task, trigger: str = "beat") -> dict[str, Any]:
-    channel = get_channel()
-    return _run(
-        self, "notices", trigger, lambda ctx: jobs.notices(ctx, channel=channel)
-    )
+    return _run(self, "notices", trigger)
 
 
 def queue_run(db: Session, *, job: str, requested_by: str, now: datetime) -> JobRun:
