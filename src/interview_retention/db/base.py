@@ -48,6 +48,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+def one_of(column: str, values: tuple[str, ...]) -> str:
+    """The SQL of a check that `column` holds one of `values`."""
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 # JSON columns are JSONB on PostgreSQL and plain JSON text elsewhere.
 JSONType = JSON().with_variant(JSONB(), "postgresql")
 

@@ -19,10 +19,9 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from interview_retention.clock import utcnow
-from interview_retention.db.base import Base, JSONType
+from interview_retention.db.base import Base, JSONType, one_of
 
 NOTICE_STATUSES = ("PENDING", "RETRY", "SENT", "FAILED", "CANCELLED")
-JOB_STATUSES = ("QUEUED", "RUNNING", "SUCCEEDED", "FAILED")
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
@@ -34,10 +33,7 @@ class DeletionNotice(Base):
     __tablename__ = "deletion_notices"
     __table_args__ = (
         UniqueConstraint("session_id", "cycle", name="uq_deletion_notices_cycle"),
-        CheckConstraint(
-            "status IN ('PENDING', 'RETRY', 'SENT', 'FAILED', 'CANCELLED')",
-            name="status",
-        ),
+        CheckConstraint(one_of("status", NOTICE_STATUSES), name="status"),
         # What the notices job claims: unsent notices, by when they may next go out.
         Index(
             "ix_deletion_notices_sendable",

@@ -17,7 +17,6 @@ from pydantic.alias_generators import to_camel
 from sqlalchemy import (
     ColumnElement,
     Table,
-    and_,
     delete,
     exists,
     false,
@@ -420,7 +419,7 @@ def set_legal_hold(
             session.deletion_reason = None
     db.execute(
         N.__table__.update()
-        .where(and_(N.session_id == session.id, N.status.in_(("PENDING", "RETRY"))))
+        .where(N.session_id == session.id, N.status.in_(("PENDING", "RETRY")))
         .values(status="CANCELLED")
     )
     session.notice_cycle += 1

@@ -25,23 +25,19 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from interview_retention.clock import utcnow
-from interview_retention.db.base import Base, JSONType
+from interview_retention.db.base import Base, JSONType, one_of
 from interview_retention.users.models import new_id
 
 STATUSES = ("CREATED", "IN_PROGRESS", "COMPLETED", "EVALUATED", "DELETED")
 DELETION_REASONS = ("USER", "RETENTION", "ADMIN")
 
 
-def _in(column: str, values: tuple[str, ...]) -> str:
-    return f"{column} IN ({', '.join(repr(v) for v in values)})"
-
-
 class InterviewSession(Base):
     __tablename__ = "interview_sessions"
     __table_args__ = (
-        CheckConstraint(_in("status", STATUSES), name="status"),
+        CheckConstraint(one_of("status", STATUSES), name="status"),
         CheckConstraint(
-            f"deletion_reason IS NULL OR {_in('deletion_reason', DELETION_REASONS)}",
+            f"deletion_reason IS NULL OR {one_of('deletion_reason', DELETION_REASONS)}",
             name="deletion_reason",
         ),
         Index("ix_interview_sessions_user_created", "user_id", "created_at"),
