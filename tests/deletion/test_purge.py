@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from freezegun import freeze_time
 from sqlalchemy import func, select, update
 
-from interview_retention.deletion import service
+from interview_retention.deletion import jobs, service
 from interview_retention.deletion.models import DeletionLogEntry
 from interview_retention.sessions.models import InterviewSession
 from interview_retention.users.models import Resume, User
@@ -334,3 +335,39 @@ def test_a_user_deletion_kept_at_the_rules_earlier_deadline_is_dated_by_the_noti
     [tombstone] = tombstones(db)
     assert tombstone.session_id == session.id
     assert (tombstone.reason, tombstone.requested_at) == ("RETENTION", noticed)
+
+
+class _TickingCache:
+    """A report cache whose every eviction moves the frozen clock on a minute."""
+
+    def __init__(self, inner, frozen) -> None:
+        self.inner, self.frozen = inner, frozen
+
+    def evict(self, session_ids):
+        self.frozen.tick(timedelta(minutes=1))
+        return self.inner.evict(session_ids)
+
+
+def test_a_run_keeps_the_instant_it_started_with(
+    db, factory, settings, cache, user, now
+):
+    due = [
+        make_soft_deleted(db, user, deadline=now - timedelta(hours=h))
+        for h in (1, 2, 3)
+    ]
+    later = make_soft_deleted(db, user, deadline=now + timedelta(seconds=30))
+
+    with freeze_time(now) as frozen:
+        result = jobs.run_job(
+            "purge",
+            lambda ctx: jobs.purge(
+                ctx, cache=_TickingCache(cache, frozen), batch_size=1
+            ),
+            factory=factory,
+            settings=settings,
+        )
+
+    assert result["purged"] == 3
+    assert result["batches"] == 3
+    assert {t.session_id for t in tombstones(db)} == {s.id for s in due}
+    assert exists(db, later.id)

@@ -10,10 +10,15 @@ from typing import Any
 
 import pytest
 
+from interview_retention.config import Settings
 from interview_retention.sample.generate import write_sample
 from interview_retention.sessions.questions import question_bank
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+# The default periods, given explicitly so that the environment cannot change them.
+SETTINGS = Settings(  # type: ignore[call-arg]
+    _env_file=None, recovery_days=30, retention_days=90, grace_days=7
+)
 STATUSES = {"CREATED", "IN_PROGRESS", "COMPLETED", "EVALUATED", "DELETED"}
 
 
@@ -33,15 +38,19 @@ def _sessions(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     path = tmp_path_factory.mktemp("sample") / "sample.jsonl"
-    write_sample(path, users=15, sessions=400, seed=7, now=NOW)
+    write_sample(path, users=15, sessions=400, seed=7, now=NOW, settings=SETTINGS)
     return _lines(path)
 
 
 def test_same_seed_and_now_give_identical_bytes(tmp_path: Path):
     first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
 
-    counts_a = write_sample(first, users=10, sessions=150, seed=42, now=NOW)
-    counts_b = write_sample(second, users=10, sessions=150, seed=42, now=NOW)
+    counts_a = write_sample(
+        first, users=10, sessions=150, seed=42, now=NOW, settings=SETTINGS
+    )
+    counts_b = write_sample(
+        second, users=10, sessions=150, seed=42, now=NOW, settings=SETTINGS
+    )
 
     assert counts_a == counts_b
     assert first.read_bytes() == second.read_bytes()
@@ -50,8 +59,8 @@ def test_same_seed_and_now_give_identical_bytes(tmp_path: Path):
 def test_another_seed_gives_another_sample(tmp_path: Path):
     first, second = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
 
-    write_sample(first, users=10, sessions=150, seed=1, now=NOW)
-    write_sample(second, users=10, sessions=150, seed=2, now=NOW)
+    write_sample(first, users=10, sessions=150, seed=1, now=NOW, settings=SETTINGS)
+    write_sample(second, users=10, sessions=150, seed=2, now=NOW, settings=SETTINGS)
 
     assert first.read_bytes() != second.read_bytes()
 
@@ -59,7 +68,9 @@ def test_another_seed_gives_another_sample(tmp_path: Path):
 def test_counts_describe_the_file(tmp_path: Path):
     path = tmp_path / "sample.jsonl"
 
-    counts = write_sample(path, users=12, sessions=200, seed=3, now=NOW)
+    counts = write_sample(
+        path, users=12, sessions=200, seed=3, now=NOW, settings=SETTINGS
+    )
 
     lines = _lines(path)
     sessions = _sessions(lines)
@@ -162,8 +173,9 @@ def test_soft_deletes_due_and_inside_the_window(sample: list[dict[str, Any]]):
     for s in deleted:
         assert s["statusBeforeDeletion"] in STATUSES - {"DELETED"}
         assert s["deletionReason"] == "USER"
-        assert _when(s["permanentDeleteAt"]) == _when(s["deletedAt"]) + timedelta(
-            days=30
+        assert (
+            _when(s["permanentDeleteAt"])
+            == _when(s["deletedAt"]) + SETTINGS.recovery_period
         )
 
 
@@ -175,8 +187,8 @@ def test_retention_scheduled_sessions_some_past(sample: list[dict[str, Any]]):
         notice = _when(s["retentionNoticeAt"])
         assert s["status"] in ("COMPLETED", "EVALUATED")
         assert s["deletionReason"] == "RETENTION"
-        assert _when(s["permanentDeleteAt"]) == notice + timedelta(days=7)
-        assert notice >= _when(s["createdAt"]) + timedelta(days=90)
+        assert _when(s["permanentDeleteAt"]) == notice + SETTINGS.grace_period
+        assert notice >= _when(s["createdAt"]) + SETTINGS.retention_period
     deadlines = [_when(s["permanentDeleteAt"]) for s in scheduled]
     assert min(deadlines) <= NOW < max(deadlines)
 
@@ -195,12 +207,49 @@ def test_one_or_two_legal_holds(sample: list[dict[str, Any]]):
 def test_small_sample_still_has_every_case(tmp_path: Path):
     path = tmp_path / "small.jsonl"
 
-    write_sample(path, users=2, sessions=10, seed=5, now=NOW)
+    write_sample(path, users=2, sessions=10, seed=5, now=NOW, settings=SETTINGS)
 
     sessions = _sessions(_lines(path))
     assert {s["status"] for s in sessions} == STATUSES
     assert any(s["legalHold"] for s in sessions)
     assert any(s["retentionNoticeAt"] for s in sessions)
+
+
+@pytest.mark.parametrize(
+    ("recovery", "retention", "grace"), [(45, 120, 10), (3, 20, 2), (200, 300, 60)]
+)
+def test_deadlines_and_cases_follow_the_configured_periods(
+    tmp_path: Path, recovery: int, retention: int, grace: int
+):
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        recovery_days=recovery,
+        retention_days=retention,
+        grace_days=grace,
+    )
+    path = tmp_path / "sample.jsonl"
+
+    write_sample(path, users=5, sessions=60, seed=9, now=NOW, settings=settings)
+
+    sessions = _sessions(_lines(path))
+    deleted = [s for s in sessions if s["deletedAt"]]
+    scheduled = [s for s in sessions if s["retentionNoticeAt"]]
+    for s in deleted:
+        assert _when(s["permanentDeleteAt"]) == (
+            _when(s["deletedAt"]) + settings.recovery_period
+        )
+    for s in scheduled:
+        notice = _when(s["retentionNoticeAt"])
+        assert _when(s["permanentDeleteAt"]) == notice + settings.grace_period
+        assert notice >= _when(s["createdAt"]) + settings.retention_period
+    # Every case keeps its meaning: due and waiting, for both kinds of deadline.
+    for group in (deleted, scheduled):
+        deadlines = [_when(s["permanentDeleteAt"]) for s in group]
+        assert min(deadlines) <= NOW < max(deadlines)
+    assert any(
+        s["legalHold"] and s["deletedAt"] and _when(s["permanentDeleteAt"]) <= NOW
+        for s in sessions
+    )
 
 
 def test_questions_come_from_the_bank_with_their_follow_ups(
@@ -278,4 +327,5 @@ def test_naive_now_is_refused(tmp_path: Path):
             sessions=1,
             seed=1,
             now=NOW.replace(tzinfo=None),
+            settings=SETTINGS,
         )

@@ -4,16 +4,18 @@ the deletion log, and a bad line stops the import with nothing written."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 from structlog.testing import capture_logs
 
+from interview_retention.config import Settings
 from interview_retention.db.base import Base
 from interview_retention.deletion import service
 from interview_retention.deletion.models import DeletionLogEntry
@@ -144,22 +146,28 @@ def session_line(
 
 
 @pytest.fixture
-def sample(tmp_path: Path) -> tuple[Path, dict[str, int]]:
+def sample(tmp_path: Path, settings: Settings) -> tuple[Path, dict[str, int]]:
     path = tmp_path / "sample.jsonl"
-    counts = write_sample(path, users=8, sessions=120, seed=11, now=NOW)
+    counts = write_sample(
+        path, users=8, sessions=120, seed=11, now=NOW, settings=settings
+    )
     return path, counts
 
 
 class TestRoundTrip:
     def test_counts_match_the_sample(
-        self, db: Session, sample: tuple[Path, dict[str, int]], monkeypatch
+        self,
+        db: Session,
+        sample: tuple[Path, dict[str, int]],
+        settings: Settings,
+        monkeypatch,
     ):
         path, counts = sample
         # Small chunks, so that the import crosses several flushes.
         monkeypatch.setattr(importer, "SESSION_CHUNK", 25)
 
         with path.open(encoding="utf-8") as lines:
-            result = import_jsonl(db, lines, now=NOW)
+            result = import_jsonl(db, lines, now=NOW, settings=settings)
         db.commit()
 
         assert result == {
@@ -183,13 +191,13 @@ class TestRoundTrip:
         assert tables["reports"] == counts["reports"]
 
     def test_timestamps_and_fields_are_kept_exactly(
-        self, db: Session, sample: tuple[Path, dict[str, int]]
+        self, db: Session, sample: tuple[Path, dict[str, int]], settings: Settings
     ):
         path, _ = sample
         lines = _read(path)
 
         with path.open(encoding="utf-8") as stream:
-            import_jsonl(db, stream, now=NOW)
+            import_jsonl(db, stream, now=NOW, settings=settings)
         db.commit()
 
         rows = {s.id: s for s in db.scalars(select(InterviewSession))}
@@ -208,13 +216,13 @@ class TestRoundTrip:
             assert row.config == line["config"]
 
     def test_children_are_linked_to_their_session(
-        self, db: Session, sample: tuple[Path, dict[str, int]]
+        self, db: Session, sample: tuple[Path, dict[str, int]], settings: Settings
     ):
         path, _ = sample
         sessions = [item for item in _read(path) if item["type"] == "session"]
 
         with path.open(encoding="utf-8") as stream:
-            import_jsonl(db, stream, now=NOW)
+            import_jsonl(db, stream, now=NOW, settings=settings)
         db.commit()
 
         questions = {
@@ -258,13 +266,13 @@ class TestRoundTrip:
                 assert reports[sid].generated_at == _when(line["report"]["generatedAt"])
 
     def test_users_are_created_without_token_and_keep_their_role(
-        self, db: Session, sample: tuple[Path, dict[str, int]]
+        self, db: Session, sample: tuple[Path, dict[str, int]], settings: Settings
     ):
         path, _ = sample
         first = _read(path)[0]
 
         with path.open(encoding="utf-8") as stream:
-            import_jsonl(db, stream, now=NOW)
+            import_jsonl(db, stream, now=NOW, settings=settings)
         db.commit()
 
         users = db.scalars(select(User)).all()
@@ -275,13 +283,13 @@ class TestRoundTrip:
         assert admin.display_name == first["displayName"]
 
     def test_resumes_belong_to_their_users(
-        self, db: Session, sample: tuple[Path, dict[str, int]]
+        self, db: Session, sample: tuple[Path, dict[str, int]], settings: Settings
     ):
         path, _ = sample
         resumes = [item for item in _read(path) if item["type"] == "resume"]
 
         with path.open(encoding="utf-8") as stream:
-            import_jsonl(db, stream, now=NOW)
+            import_jsonl(db, stream, now=NOW, settings=settings)
         db.commit()
 
         rows = {
@@ -296,16 +304,18 @@ class TestRoundTrip:
 
 
 def test_second_import_skips_everything(
-    db: Session, sample: tuple[Path, dict[str, int]]
+    db: Session, sample: tuple[Path, dict[str, int]], settings: Settings
 ):
     path, counts = sample
     with path.open(encoding="utf-8") as stream:
-        import_jsonl(db, stream, now=NOW)
+        import_jsonl(db, stream, now=NOW, settings=settings)
     db.commit()
     before = _table_counts(db)
 
     with path.open(encoding="utf-8") as stream:
-        result = import_jsonl(db, stream, now=NOW + timedelta(days=1))
+        result = import_jsonl(
+            db, stream, now=NOW + timedelta(days=1), settings=settings
+        )
     db.commit()
 
     assert result == {
@@ -322,6 +332,30 @@ def test_second_import_skips_everything(
         "reports": 0,
     }
     assert _table_counts(db) == before
+
+
+def test_sample_with_other_periods_imports_under_the_same_settings(
+    db: Session, tmp_path: Path
+):
+    periods = Settings(  # type: ignore[call-arg]
+        _env_file=None, recovery_days=45, grace_days=10, retention_days=120
+    )
+    path = tmp_path / "sample.jsonl"
+    counts = write_sample(
+        path, users=6, sessions=120, seed=11, now=NOW, settings=periods
+    )
+
+    with path.open(encoding="utf-8") as stream:
+        result = import_jsonl(db, stream, now=NOW, settings=periods)
+    db.commit()
+
+    assert result["sessions_imported"] == counts["sessions"]
+    deleted = db.scalars(
+        select(InterviewSession).where(InterviewSession.deleted_at.is_not(None))
+    ).all()
+    assert deleted
+    for session in deleted:
+        assert session.permanent_delete_at == session.deleted_at + timedelta(days=45)
 
 
 def test_purged_session_never_comes_back(db: Session):
@@ -399,6 +433,40 @@ def test_existing_user_is_matched_by_email_and_left_alone(db: Session):
     assert (user.role, user.display_name) == ("user", "A")
     assert user_for_token(db, token).id == user.id
     assert db.get(InterviewSession, "s-1").user_id == user.id
+
+
+def test_each_user_line_costs_one_lookup_and_a_new_user_one_insert(db: Session):
+    create_user(db, email="grace@example.com", display_name="G", now=NOW)
+    db.commit()
+    engine = db.get_bind()
+    statements: list[str] = []
+
+    def record(conn, cursor, statement, *args) -> None:
+        if re.search(r"\b(FROM|INTO|UPDATE) users\b", statement):
+            statements.append(statement.split(None, 1)[0])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        result = import_jsonl(
+            db,
+            _jsonl(
+                user_line("ada@example.com", role="admin"),
+                user_line("bob@example.com"),
+                user_line("grace@example.com", role="admin"),
+            ),
+            now=NOW,
+        )
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+    assert statements == ["SELECT", "INSERT", "SELECT", "INSERT", "SELECT"]
+    assert (result["users_created"], result["users_existing"]) == (2, 1)
+    roles = dict(db.execute(select(User.email, User.role)).all())
+    assert roles == {
+        "ada@example.com": "admin",
+        "bob@example.com": "user",
+        "grace@example.com": "user",
+    }
 
 
 def test_session_of_a_user_already_in_the_database_needs_no_user_line(db: Session):

@@ -138,7 +138,14 @@ def sample(
     """Write a realistic sample data set built from the shipped interview questions."""
     from interview_retention.sample.generate import write_sample
 
-    counts = write_sample(out, users=users, sessions=sessions, seed=seed, now=utcnow())
+    counts = write_sample(
+        out,
+        users=users,
+        sessions=sessions,
+        seed=seed,
+        now=utcnow(),
+        settings=get_settings(),
+    )
     summary = ", ".join(f"{v} {k}" for k, v in counts.items())
     console.print(f"wrote {out}: {summary}", soft_wrap=True)
 
@@ -148,16 +155,12 @@ def _run_job(job: str, as_json: bool, batch_size: int | None = None) -> None:
     from interview_retention.deletion.channels import get_channel
     from interview_retention.sessions.cache import get_report_cache
 
-    bodies = {
-        "retention": jobs.retention,
-        "notices": lambda ctx: jobs.notices(ctx, channel=get_channel()),
-        "purge": lambda ctx: jobs.purge(
-            ctx, cache=get_report_cache(), batch_size=batch_size
-        ),
-    }
+    body = jobs.body_of(
+        job, cache=get_report_cache(), channel=get_channel(), batch_size=batch_size
+    )
     result = jobs.run_job(
         job,
-        bodies[job],
+        body,
         factory=get_sessionmaker(),
         settings=get_settings(),
         trigger="cli",

@@ -24,11 +24,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from interview_retention.config import Settings
 from interview_retention.sessions.questions import BankQuestion, draw
 
-RECOVERY = timedelta(days=30)
-RETENTION = timedelta(days=90)
-GRACE = timedelta(days=7)
 YEAR = timedelta(days=365)
 
 # Shares of ordinary sessions by status: most practice sessions are finished and
@@ -338,12 +336,19 @@ def _line(payload: dict[str, Any]) -> str:
 
 
 def write_sample(
-    path: Path, *, users: int, sessions: int, seed: int, now: datetime
+    path: Path,
+    *,
+    users: int,
+    sessions: int,
+    seed: int,
+    now: datetime,
+    settings: Settings,
 ) -> dict[str, int]:
     """Write `users` users and `sessions` sessions to `path`; return counts per type.
 
-    Deterministic for a given seed and `now`. Sessions are written one at a time,
-    so the file may be far larger than memory.
+    Deterministic for a given seed, `now` and periods. Deadlines follow the periods
+    of `settings`, so that the file imports under the same settings. Sessions are
+    written one at a time, so the file may be far larger than memory.
     """
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
@@ -393,7 +398,7 @@ def write_sample(
         for kind in _kinds(rng, sessions):
             pick = rng.uniform(0, cumulative[-1])
             person = people[min(bisect.bisect_left(cumulative, pick), len(people) - 1)]
-            out.write(_line(_session(rng, kind, person, now, counts)))
+            out.write(_line(_session(rng, kind, person, now, settings, counts)))
             counts["sessions"] += 1
     return counts
 
@@ -416,10 +421,11 @@ def _session(
     kind: str,
     person: _User,
     now: datetime,
+    settings: Settings,
     counts: dict[str, int],
 ) -> dict[str, Any]:
     """One session line of the given kind (a status or a scenario)."""
-    plan = _plan(rng, kind, now)
+    plan = _plan(rng, kind, now, settings)
     progress = plan["progress"]
     created: datetime = plan["created"]
 
@@ -470,7 +476,7 @@ def _session(
         deleted = max(plan["deleted"], updated + _minutes(rng, 1, 5))
         line["statusBeforeDeletion"] = progress
         line["deletedAt"] = _ts(deleted)
-        line["permanentDeleteAt"] = _ts(deleted + RECOVERY)
+        line["permanentDeleteAt"] = _ts(deleted + settings.recovery_period)
         line["deletionReason"] = "USER"
         # Reports are made when first read; some users never opened theirs.
         with_report = progress == "EVALUATED" and rng.random() < 0.67
@@ -478,7 +484,7 @@ def _session(
     if plan.get("notice") is not None:
         notice = max(plan["notice"], updated + _minutes(rng, 1, 5))
         line["retentionNoticeAt"] = _ts(notice)
-        line["permanentDeleteAt"] = _ts(notice + GRACE)
+        line["permanentDeleteAt"] = _ts(notice + settings.grace_period)
         line["deletionReason"] = "RETENTION"
         updated = notice
     if plan.get("hold") is not None:
@@ -503,12 +509,19 @@ def _session(
     return line
 
 
-def _plan(rng: random.Random, kind: str, now: datetime) -> dict[str, Any]:
+def _plan(
+    rng: random.Random, kind: str, now: datetime, settings: Settings
+) -> dict[str, Any]:
     """Status, how far the interview got, its creation time and lifecycle moments.
 
     Moments are upper bounds for the deletion, notice and hold: `_session` moves
     each after the interview's own last activity, keeping every timestamp in order.
+    The scenarios' moments are set relative to the periods, so that each case stays
+    what its name says whatever the settings.
     """
+    recovery = settings.recovery_period
+    retention = settings.retention_period
+    grace = settings.grace_period
     if kind in STATUS_WEIGHTS:
         # Newer sessions are more common: the product grows over the year.
         # At least four hours old, so that the whole interview lies in the past.
@@ -520,17 +533,20 @@ def _plan(rng: random.Random, kind: str, now: datetime) -> dict[str, Any]:
             plan["deleted"] = min(created + delay, now - timedelta(minutes=1))
         elif (
             kind in ("COMPLETED", "EVALUATED")
-            and created < now - RETENTION - timedelta(days=10)
+            and created < now - retention - timedelta(days=10)
             and rng.random() < SCHEDULED_SHARE
         ):
-            earliest = max(created + RETENTION, now - timedelta(days=30))
+            earliest = max(created + retention, now - timedelta(days=30))
             plan["notice"] = _between(rng, earliest, now - timedelta(hours=1))
         return plan
 
-    old = now - timedelta(days=rng.uniform(120, 365))
+    # Old enough for a notice sent once the retention period ran out to be past
+    # its grace, and for a deletion within 60 days of creation to be past recovery.
+    settled = max(retention + grace, recovery + timedelta(days=60))
+    old = now - settled - timedelta(days=rng.uniform(23, 268))
     if kind == "deleted_due":
-        created = now - timedelta(days=rng.uniform(40, 365))
-        deleted = _between(rng, created + timedelta(hours=3), now - RECOVERY)
+        created = now - recovery - timedelta(days=rng.uniform(10, 335))
+        deleted = _between(rng, created + timedelta(hours=3), now - recovery)
         return {
             "status": "DELETED",
             "progress": _earlier_status(rng),
@@ -538,7 +554,7 @@ def _plan(rng: random.Random, kind: str, now: datetime) -> dict[str, Any]:
             "deleted": deleted - timedelta(hours=2),
         }
     if kind == "deleted_in_window":
-        deleted = now - timedelta(days=rng.uniform(1, 25))
+        deleted = now - recovery * rng.uniform(0.03, 0.83)
         return {
             "status": "DELETED",
             "progress": _earlier_status(rng),
@@ -546,19 +562,19 @@ def _plan(rng: random.Random, kind: str, now: datetime) -> dict[str, Any]:
             "deleted": deleted,
         }
     if kind == "scheduled_due":
-        latest = now - GRACE - timedelta(days=2)
+        latest = now - grace - timedelta(days=2)
         return {
             "status": "EVALUATED",
             "progress": "EVALUATED",
             "created": old,
-            "notice": _between(rng, min(old + RETENTION, latest), latest),
+            "notice": _between(rng, old + retention, latest),
         }
     if kind == "scheduled_waiting":
         return {
             "status": "COMPLETED",
             "progress": "COMPLETED",
             "created": old,
-            "notice": now - timedelta(days=rng.uniform(1, 5)),
+            "notice": now - grace * rng.uniform(0.15, 0.7),
         }
     if kind == "held":
         return {
@@ -574,7 +590,7 @@ def _plan(rng: random.Random, kind: str, now: datetime) -> dict[str, Any]:
         "progress": "EVALUATED",
         "created": old,
         "deleted": deleted,
-        "hold": deleted + timedelta(days=rng.uniform(1, 20)),
+        "hold": deleted + recovery * rng.uniform(0.03, 0.67),
     }
 
 

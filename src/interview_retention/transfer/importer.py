@@ -351,18 +351,15 @@ class _Importer:
             self.flush()
 
     def _user(self, item: UserLine) -> None:
-        user = self.db.scalar(select(User).where(User.email == item.email))
-        if user is not None:
-            self.counts["users_existing"] += 1
-        else:
-            user = get_or_create_by_email(
-                self.db, email=item.email, display_name=item.display_name, now=self.now
-            )
-            # An existing user keeps their role; only a new one takes the file's.
-            if item.role != user.role:
-                user.role = item.role
-                self.db.flush()
-            self.counts["users_created"] += 1
+        # An existing user keeps their name and role; only a new one takes the file's.
+        user, created = get_or_create_by_email(
+            self.db,
+            email=item.email,
+            display_name=item.display_name,
+            role=item.role,
+            now=self.now,
+        )
+        self.counts["users_created" if created else "users_existing"] += 1
         self.users[item.email] = user.id
 
     def _user_id(self, number: int, email: str) -> str:

@@ -77,13 +77,25 @@ def user_for_token(db: Session, token: str) -> User | None:
 
 
 def get_or_create_by_email(
-    db: Session, *, email: str, display_name: str, now: datetime
-) -> User:
-    """For imports: an existing user by email, or a new one without a token."""
+    db: Session,
+    *,
+    email: str,
+    display_name: str,
+    role: str = "user",
+    now: datetime,
+) -> tuple[User, bool]:
+    """For imports: the user with this email and whether they were created now.
+
+    An existing user is returned as they are, name and role included; a new one
+    takes `display_name` and `role` and has no token.
+    """
     email = normalize_email(email)
     user = db.scalar(select(User).where(User.email == email))
-    if user is None:
-        user = User(email=email, display_name=display_name, role="user", created_at=now)
-        db.add(user)
-        db.flush()
-    return user
+    if user is not None:
+        return user, False
+
+    user = User(email=email, display_name=display_name, role=role, created_at=now)
+    db.add(user)
+    # Flushed at once: the caller needs the id, and a duplicate email fails here.
+    db.flush()
+    return user, True
