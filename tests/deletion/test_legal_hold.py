@@ -61,7 +61,7 @@ def test_held_session_past_deadline_survives_purge(
     assert tombstones(db) == []
 
 
-def test_hold_on_retention_scheduled_session_survives_purge(
+def test_hold_on_retention_scheduled_session_calls_off_the_schedule(
     db, factory, settings, cache, old_session, now
 ):
     schedule_by_retention(factory, settings, now)
@@ -69,7 +69,10 @@ def test_hold_on_retention_scheduled_session_survives_purge(
 
     run_purge(factory, settings, cache, now + timedelta(days=60))
 
-    assert exists(db, old_session.id)
+    held = reload(db, old_session.id)
+    assert held is not None
+    assert (held.permanent_delete_at, held.retention_notice_at) == (None, None)
+    assert held.notice_cycle == 1
 
 
 def test_hold_cancels_queued_notice(db, factory, settings, old_session, now):
