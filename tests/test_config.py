@@ -3,7 +3,13 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from interview_retention.config import Settings, normalize_database_url
+from interview_retention.cli import banner
+from interview_retention.config import (
+    Settings,
+    get_settings,
+    normalize_database_url,
+    redact_url,
+)
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -34,6 +40,43 @@ def test_defaults_are_the_contracts_periods():
 )
 def test_database_url_is_normalized(given, expected):
     assert normalize_database_url(given) == expected
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("redis://:s3cret@cache:6379/0", "redis://:***@cache:6379/0"),
+        ("redis://app:s3cret@cache:6379/0", "redis://app:***@cache:6379/0"),
+        ("postgresql+psycopg://u:s%2F3cret@h/db", "postgresql+psycopg://u:***@h/db"),
+        (
+            "postgresql+psycopg://u@h/db?password=s3cret",
+            "postgresql+psycopg://u@h/db?password=%2A%2A%2A",
+        ),
+        ("redis://cache:6379/0", "redis://cache:6379/0"),
+        ("sqlite:///var/x.sqlite3", "sqlite:///var/x.sqlite3"),
+        ("http://u:s3cret@[::1", "<a URL that cannot be parsed>"),
+    ],
+    ids=["redis", "redis-user", "quoted", "query", "no-password", "sqlite", "broken"],
+)
+def test_redact_url_hides_the_password(given, expected):
+    assert redact_url(given) == expected
+
+
+def test_the_banner_prints_no_password(monkeypatch, tmp_path, capsys):
+    monkeypatch.chdir(tmp_path)  # away from any .env of the checkout
+    monkeypatch.setenv("DATABASE_URL", "postgresql://ir:db-s3cret@db:5432/ir")
+    monkeypatch.setenv("REDIS_URL", "redis://:redis-s3cret@cache:6379/0")
+    get_settings.cache_clear()
+
+    try:
+        banner.main()
+    finally:
+        get_settings.cache_clear()
+
+    printed = capsys.readouterr().out
+    assert "s3cret" not in printed
+    assert "postgresql+psycopg://ir:***@db:5432/ir" in printed
+    assert "redis://:***@cache:6379/0" in printed
 
 
 def test_retention_statuses_are_read_from_a_comma_list(monkeypatch):

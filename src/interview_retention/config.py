@@ -9,6 +9,8 @@ from typing import Annotated
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 # The embedded default keeps its state under ./var so that `make run` and the CLI,
 # both started from the repository root, share one SQLite file and one broker folder.
@@ -24,6 +26,19 @@ def normalize_database_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
+
+
+def redact_url(url: str) -> str:
+    """A database or Redis URL fit to print: its password, if any, shown as ***."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        # Unparsed, the password cannot be told from the rest of the string.
+        return "<a URL that cannot be parsed>"
+    # Both libpq and redis-py also take the password as a query parameter.
+    if "password" in parsed.query:
+        parsed = parsed.update_query_dict({"password": "***"})
+    return parsed.render_as_string(hide_password=True)
 
 
 class Settings(BaseSettings):

@@ -126,6 +126,27 @@ class TestAccess:
         assert reload(db, session.id).legal_hold is False
         assert sent == []
 
+    @pytest.mark.parametrize(
+        ("headers", "code"),
+        [({}, 401), ("user", 403)],
+        ids=["no-token", "user-token"],
+    )
+    def test_the_caller_is_checked_before_the_hold_body(
+        self, client, db, headers, code
+    ):
+        user, token = make_user(db)
+        session = make_session(db, user)
+        headers = auth(token) if headers == "user" else headers
+
+        response = client.put(
+            hold_path(session.id),
+            content="{not json",
+            headers={"content-type": "text/html", **headers},
+        )
+
+        assert_error(response, code)
+        assert reload(db, session.id).legal_hold is False
+
 
 class TestTriggerJob:
     @pytest.mark.parametrize("job", ["purge", "retention", "notices"])
@@ -274,6 +295,18 @@ class TestTasks:
         assert at(data["finishedAt"]) == T0 + timedelta(seconds=3)
         assert data["result"] == {"purged": 4, "batches": 1}
         assert data["error"] is None
+
+    def test_a_known_run_id_with_more_characters_is_404(self, client, db):
+        _, token = make_user(db, admin=True)
+        run_id = uuid.uuid4().hex * 2  # as long as the column allows
+        db.add(JobRun(id=run_id, job="purge", trigger="beat", queued_at=T0))
+        db.commit()
+
+        found = client.get(f"{ADMIN}/tasks/{run_id}", headers=auth(token))
+        longer = client.get(f"{ADMIN}/tasks/{run_id}-extra", headers=auth(token))
+
+        assert ok_data(found)["taskId"] == run_id
+        assert_error(longer, 404, "Task not found")
 
 
 class TestLegalHold:

@@ -98,6 +98,31 @@ class TestAuthentication:
         assert reload(db, session.id).status == "EVALUATED"
         assert _count(db, InterviewSession) == 1
 
+    @pytest.mark.parametrize(
+        ("content", "content_type"),
+        [
+            ("{not json", "application/json"),
+            ("status=DELETED", "application/x-www-form-urlencoded"),
+            ('{"x": "' + "a" * MAX_BODY_BYTES + '"}', "application/json"),
+        ],
+        ids=["broken", "form", "oversized"],
+    )
+    @pytest.mark.parametrize(
+        ("method", "suffix"), [("POST", None), ("PATCH", "")], ids=["create", "patch"]
+    )
+    def test_comes_before_the_body(
+        self, client, db, content, content_type, method, suffix
+    ):
+        user, _ = make_user(db)
+        session = make_session(db, user)
+        url = SESSIONS if suffix is None else path(session.id, suffix)
+
+        response = client.request(
+            method, url, content=content, headers={"content-type": content_type}
+        )
+
+        assert_error(response, 401, "Authentication required: send a bearer token")
+
     def test_the_scheme_is_case_insensitive(self, client, db):
         user, token = make_user(db)
         session = make_session(db, user)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
@@ -14,7 +14,7 @@ from interview_retention.admin.schemas import (
     TombstoneOut,
     TombstonePage,
 )
-from interview_retention.api.body import read_json, schema_of
+from interview_retention.api.body import json_body, schema_of
 from interview_retention.api.deps import (
     AppSettings,
     CurrentAdmin,
@@ -33,6 +33,9 @@ from interview_retention.sessions.schemas import SessionOut
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 
 Job = Literal["retention", "notices", "purge"]
+HoldBody = Annotated[HoldRequest, Depends(json_body(HoldRequest))]
+# Run ids are UUIDs; the column allows 64 characters.
+MAX_TASK_ID = 64
 
 
 @router.post(
@@ -64,8 +67,11 @@ def trigger_job(
 def get_task(
     task_id: Annotated[str, Path(alias="taskId")], db: DbSession, admin: CurrentAdmin
 ) -> dict:
-    # PostgreSQL refuses a NUL character in a text parameter; no run id has one.
-    run = db.get(JobRun, task_id[:64]) if "\x00" not in task_id else None
+    # PostgreSQL refuses a NUL character in a text parameter; no run id has one,
+    # nor is longer than its column, so neither needs a query.
+    if len(task_id) > MAX_TASK_ID or "\x00" in task_id:
+        raise NotFound("Task not found")
+    run = db.get(JobRun, task_id)
     if run is None:
         raise NotFound("Task not found")
     return ok(JobRunOut.of(run))
@@ -83,17 +89,16 @@ def get_backlog(db: DbSession, admin: CurrentAdmin, now: Now) -> dict:
     openapi_extra=schema_of(HoldRequest),
     summary="Put a session on legal hold",
 )
-async def set_hold(
+def set_hold(
     session_id: SessionId,
-    request: Request,
     db: DbSession,
     admin: CurrentAdmin,
+    body: HoldBody,
     now: Now,
     settings: AppSettings,
 ) -> dict:
-    body = await read_json(request, HoldRequest)
     session = deletion.set_legal_hold(
-        db, session_id=session_id[:64], reason=body.reason, now=now, settings=settings
+        db, session_id=session_id, reason=body.reason, now=now, settings=settings
     )
     return ok(SessionOut.of(session))
 
@@ -111,7 +116,7 @@ def lift_hold(
     settings: AppSettings,
 ) -> dict:
     session = deletion.lift_legal_hold(
-        db, session_id=session_id[:64], now=now, settings=settings
+        db, session_id=session_id, now=now, settings=settings
     )
     return ok(SessionOut.of(session))
 

@@ -1,16 +1,21 @@
 """What `make run` prints before it starts: where things are and how to sign in."""
 
-from interview_retention.config import get_settings
+from interview_retention.config import get_settings, redact_url
 
 
 def main() -> None:
     settings = get_settings()
     base = f"http://127.0.0.1:{settings.port}"
+    broker = (
+        redact_url(settings.redis_url)
+        if settings.redis_url
+        else f"folder broker under {settings.var_dir}"
+    )
     print(
         f"""
 interview-retention is starting on {base}  (API docs: {base}/docs)
-  database: {settings.database_url}
-  broker:   {settings.redis_url or "folder broker under " + str(settings.var_dir)}
+  database: {redact_url(settings.database_url)}
+  broker:   {broker}
 
 Get a token, in another terminal:
   .venv/bin/interview-retention users create --email you@example.com --admin

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import select
 
-from interview_retention.api.body import read_json, schema_of
+from interview_retention.api.body import json_body, schema_of
 from interview_retention.api.deps import (
     AppSettings,
     Cache,
@@ -34,6 +34,9 @@ from interview_retention.sessions.schemas import (
 )
 
 router = APIRouter(prefix="/api/interview/sessions", tags=["sessions"])
+
+CreateBody = Annotated[SessionCreate, Depends(json_body(SessionCreate))]
+UpdateBody = Annotated[SessionUpdate, Depends(json_body(SessionUpdate))]
 
 
 def _owned(
@@ -64,10 +67,9 @@ def _owned(
     openapi_extra=schema_of(SessionCreate),
     summary="Create a session",
 )
-async def create_session(
-    request: Request, db: DbSession, user: CurrentUser, now: Now
+def create_session(
+    db: DbSession, user: CurrentUser, body: CreateBody, now: Now
 ) -> dict:
-    body = await read_json(request, SessionCreate)
     session = sessions.create_session(
         db,
         user_id=user.id,
@@ -128,15 +130,14 @@ def get_session(
     openapi_extra=schema_of(SessionUpdate),
     summary="Change status; {'status': 'DELETED'} is the soft delete",
 )
-async def update_session(
+def update_session(
     session_id: SessionId,
-    request: Request,
     db: DbSession,
     user: CurrentUser,
+    body: UpdateBody,
     now: Now,
     settings: AppSettings,
 ) -> dict:
-    body = await read_json(request, SessionUpdate)
     session = _owned(db, user, session_id, now, lock=True)
     sessions.change_status(session, body.status, now=now, settings=settings)
     return ok(SessionOut.of(session))
