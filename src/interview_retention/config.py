@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     notice_max_attempts: int = Field(8, ge=1)
     notice_retry_base_seconds: int = Field(60, ge=1)
 
+    # A due session still there this long after its deadline counts as overdue in
+    # the backlog: the purge runs every few minutes, so it is falling behind.
+    overdue_after_minutes: int = Field(15, ge=1)
+
     # Beat schedule, as five-field cron expressions evaluated in UTC.
     retention_schedule: str = "7 * * * *"
     notices_schedule: str = "*/5 * * * *"
@@ -137,8 +141,8 @@ class Settings(BaseSettings):
         return timedelta(days=self.grace_days)
 
     @property
-    def is_sqlite(self) -> bool:
-        return self.database_url.startswith("sqlite")
+    def overdue_after(self) -> timedelta:
+        return timedelta(minutes=self.overdue_after_minutes)
 
 
 @lru_cache

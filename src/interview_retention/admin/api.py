@@ -6,7 +6,6 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
 
 from interview_retention.admin.schemas import (
     HoldRequest,
@@ -25,8 +24,7 @@ from interview_retention.api.deps import (
 from interview_retention.api.envelope import Envelope, ok
 from interview_retention.clock import UTCInstant
 from interview_retention.deletion import service as deletion
-from interview_retention.deletion.jobs import default_overdue_after
-from interview_retention.deletion.models import DeletionLogEntry, JobRun
+from interview_retention.deletion.models import JobRun
 from interview_retention.errors import Invalid, NotFound
 from interview_retention.sessions.schemas import SessionOut
 
@@ -78,8 +76,10 @@ def get_task(
 
 
 @router.get("/retention/backlog", summary="What is waiting, due and overdue")
-def get_backlog(db: DbSession, admin: CurrentAdmin, now: Now) -> dict:
-    counts = deletion.backlog(db, now=now, overdue_after=default_overdue_after())
+def get_backlog(
+    db: DbSession, admin: CurrentAdmin, now: Now, settings: AppSettings
+) -> dict:
+    counts = deletion.backlog(db, now=now, overdue_after=settings.overdue_after)
     return ok(counts.as_dict())
 
 
@@ -136,21 +136,15 @@ def deletion_log(
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     page_size: Annotated[int, Query(alias="pageSize", ge=1, le=200)] = 50,
 ) -> dict:
-    query = select(DeletionLogEntry)
-    if since is not None:
-        query = query.where(DeletionLogEntry.purged_at >= since)
-    if until is not None:
-        query = query.where(DeletionLogEntry.purged_at < until)
-    if reason is not None:
-        query = query.where(DeletionLogEntry.reason == reason)
-    if user_id is not None:
-        query = query.where(DeletionLogEntry.user_id == user_id)
-    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = db.scalars(
-        query.order_by(DeletionLogEntry.purged_at.desc(), DeletionLogEntry.id.desc())
-        .offset((page - 1) * page_size)
-        .limit(page_size)
-    ).all()
+    rows, total = deletion.list_tombstones(
+        db,
+        since=since,
+        until=until,
+        reason=reason,
+        user_id=user_id,
+        offset=(page - 1) * page_size,
+        limit=page_size,
+    )
     return ok(
         TombstonePage(
             items=[TombstoneOut.of(r) for r in rows],

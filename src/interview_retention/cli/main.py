@@ -200,11 +200,10 @@ def purge(
 def backlog(as_json: JsonFlag = False) -> None:
     """Counts of sessions waiting, scheduled, due and overdue, and of notices."""
     from interview_retention.deletion import service
-    from interview_retention.deletion.jobs import default_overdue_after
 
     with transaction() as db:
         counts = service.backlog(
-            db, now=utcnow(), overdue_after=default_overdue_after()
+            db, now=utcnow(), overdue_after=get_settings().overdue_after
         )
     if as_json:
         _print_json(counts.as_dict())
@@ -228,28 +227,14 @@ def deletion_log(
     as_json: JsonFlag = False,
 ) -> None:
     """The newest tombstones: what was deleted, why, by whom, how many rows."""
-    from sqlalchemy import select
+    from interview_retention.admin.schemas import TombstoneOut
+    from interview_retention.deletion.service import list_tombstones
 
-    from interview_retention.deletion.models import DeletionLogEntry as Entry
-
-    query = select(Entry).order_by(Entry.purged_at.desc(), Entry.id.desc())
-    if reason is not None:
-        query = query.where(Entry.reason == reason.value)
     with transaction() as db:
-        entries = db.scalars(query.limit(limit)).all()
-    rows = [
-        {
-            "sessionId": e.session_id,
-            "userId": e.user_id,
-            "reason": e.reason,
-            "actor": e.actor,
-            "requestedAt": e.requested_at.isoformat(),
-            "purgedAt": e.purged_at.isoformat(),
-            "rowsRemoved": sum(e.rows_removed.values()),
-            "cacheKeysEvicted": e.cache_keys_evicted,
-        }
-        for e in entries
-    ]
+        entries, _ = list_tombstones(
+            db, reason=reason.value if reason else None, limit=limit
+        )
+    rows = [TombstoneOut.of(e).model_dump(by_alias=True, mode="json") for e in entries]
     if as_json:
         _print_json(rows)
         return
@@ -262,7 +247,7 @@ def deletion_log(
             row["reason"],
             row["actor"],
             row["purgedAt"][:19],
-            str(row["rowsRemoved"]),
+            str(sum(row["rowsRemoved"].values())),
         )
     console.print(table)
 

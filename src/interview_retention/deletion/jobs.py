@@ -12,7 +12,7 @@ import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -240,7 +240,3 @@ def _finish(
         record.finished_at = utcnow()
         record.result = result
         record.error = error
-
-
-def default_overdue_after() -> timedelta:
-    return timedelta(minutes=15)

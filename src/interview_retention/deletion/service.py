@@ -450,6 +450,34 @@ def lift_legal_hold(
     return session
 
 
+def list_tombstones(
+    db: Session,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    reason: str | None = None,
+    user_id: str | None = None,
+    offset: int = 0,
+    limit: int = 50,
+) -> tuple[list[DeletionLogEntry], int]:
+    """One page of the deletion log, newest first, and how many entries match."""
+    T = DeletionLogEntry
+    query = select(T)
+    if since is not None:
+        query = query.where(T.purged_at >= since)
+    if until is not None:
+        query = query.where(T.purged_at < until)
+    if reason is not None:
+        query = query.where(T.reason == reason)
+    if user_id is not None:
+        query = query.where(T.user_id == user_id)
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = db.scalars(
+        query.order_by(T.purged_at.desc(), T.id.desc()).offset(offset).limit(limit)
+    ).all()
+    return list(page), total
+
+
 @dataclass
 class Backlog:
     soft_deleted: int
@@ -469,7 +497,7 @@ class Backlog:
 def backlog(db: Session, *, now: datetime, overdue_after: timedelta) -> Backlog:
     """Counts that tell whether the jobs keep up.
 
-    Overdue: due for longer than `overdue_after` (one purge interval by default).
+    Overdue: due for longer than `overdue_after` (OVERDUE_AFTER_MINUTES).
     """
     waiting = S.permanent_delete_at > now
     due = repository.is_due(now)
