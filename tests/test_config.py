@@ -114,3 +114,30 @@ def test_readme_lists_every_setting():
     ]
 
     assert missing == []
+
+
+def test_a_deployment_refuses_the_embedded_defaults():
+    with pytest.raises(ValidationError) as refused:
+        settings(environment="production")
+
+    assert "DATABASE_URL" in str(refused.value)
+    assert "REDIS_URL" in str(refused.value)
+
+
+def test_a_deployment_with_its_servers_starts():
+    config = settings(
+        environment="production",
+        database_url="postgres://app@db/retention",
+        redis_url="redis://cache:6379/0",
+    )
+
+    assert config.database_url == "postgresql+psycopg://app@db/retention"
+
+
+def test_a_deployment_refuses_sqlite():
+    with pytest.raises(ValidationError, match="PostgreSQL"):
+        settings(
+            environment="production",
+            database_url="sqlite:///x.db",
+            redis_url="redis://cache:6379/0",
+        )

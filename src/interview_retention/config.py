@@ -46,6 +46,10 @@ class Settings(BaseSettings):
         env_file=".env", env_file_encoding="utf-8", extra="ignore"
     )
 
+    # `development` allows the embedded defaults; anything else is a deployment,
+    # which must name its PostgreSQL database and its Redis.
+    environment: str = "development"
+
     # Where things live.
     database_url: str = DEFAULT_DATABASE_URL
     redis_url: str | None = None
@@ -125,6 +129,25 @@ class Settings(BaseSettings):
             raise ValueError(
                 "BROKER_VISIBILITY_TIMEOUT_SECONDS must exceed TASK_TIME_LIMIT_SECONDS"
                 f" + TASK_RETRY_BACKOFF_MAX_SECONDS ({needed}s)"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _deployments_name_their_servers(self) -> Settings:
+        # A worker started without DATABASE_URL would otherwise purge a SQLite file
+        # of its own and take tasks from a folder nobody writes to, silently.
+        if self.environment == "development":
+            return self
+        missing = []
+        if not self.database_url.startswith("postgresql"):
+            missing.append("DATABASE_URL (a PostgreSQL URL)")
+        if not self.redis_url:
+            missing.append("REDIS_URL")
+        if missing:
+            raise ValueError(
+                f"ENVIRONMENT is {self.environment!r}, which needs "
+                + " and ".join(missing)
+                + "; set ENVIRONMENT=development to run on the embedded defaults"
             )
         return self
 
