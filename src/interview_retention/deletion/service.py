@@ -310,6 +310,12 @@ def send_notice_batch(
     from `clock` after the send, so the grace period is never shorter than promised.
     A failed send is retried with exponential backoff and the session keeps no
     deadline meanwhile: its deletion waits for the notice.
+
+    The batch holds its sessions' row locks while it sends, so a user's change to
+    one of them waits for the whole batch. With the log channel that is a few
+    milliseconds; a slow channel (email) would make those requests wait for
+    every send of the batch, and would need the claim, send and record split
+    into separate transactions.
     """
     rows = db.execute(
         select(N, S, _covered(now, settings).label("covered"))
