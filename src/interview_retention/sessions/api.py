@@ -78,7 +78,6 @@ def create_session(
         config=body.config,
         now=now,
     )
-    db.flush()
     loaded = _owned(db, user, session.id, now, with_children=True)
     return ok(SessionDetail.of_loaded(loaded))
 
