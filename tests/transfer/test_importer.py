@@ -50,6 +50,14 @@ def _when(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
 
 
+def _import_file(db: Session, path: Path, settings: Settings) -> dict[str, int]:
+    """Import the whole file at NOW and commit."""
+    with path.open(encoding="utf-8") as stream:
+        counts = import_jsonl(db, stream, now=NOW, settings=settings)
+    db.commit()
+    return counts
+
+
 def _read(path: Path) -> list[dict[str, Any]]:
     with path.open(encoding="utf-8") as lines:
         return [json.loads(line) for line in lines]
@@ -196,9 +204,7 @@ class TestRoundTrip:
         path, _ = sample
         lines = _read(path)
 
-        with path.open(encoding="utf-8") as stream:
-            import_jsonl(db, stream, now=NOW, settings=settings)
-        db.commit()
+        _import_file(db, path, settings)
 
         rows = {s.id: s for s in db.scalars(select(InterviewSession))}
         emails = dict(db.execute(select(User.id, User.email)).all())
@@ -221,9 +227,7 @@ class TestRoundTrip:
         path, _ = sample
         sessions = [item for item in _read(path) if item["type"] == "session"]
 
-        with path.open(encoding="utf-8") as stream:
-            import_jsonl(db, stream, now=NOW, settings=settings)
-        db.commit()
+        _import_file(db, path, settings)
 
         questions = {
             q.id: (q.session_id, q.parent_question_id, q.position, q.question_type)
@@ -271,9 +275,7 @@ class TestRoundTrip:
         path, _ = sample
         first = _read(path)[0]
 
-        with path.open(encoding="utf-8") as stream:
-            import_jsonl(db, stream, now=NOW, settings=settings)
-        db.commit()
+        _import_file(db, path, settings)
 
         users = db.scalars(select(User)).all()
         assert all(u.token_hash is None for u in users)
@@ -288,9 +290,7 @@ class TestRoundTrip:
         path, _ = sample
         resumes = [item for item in _read(path) if item["type"] == "resume"]
 
-        with path.open(encoding="utf-8") as stream:
-            import_jsonl(db, stream, now=NOW, settings=settings)
-        db.commit()
+        _import_file(db, path, settings)
 
         rows = {
             r.id: (r.user_id, r.created_at, r.title) for r in db.scalars(select(Resume))
@@ -307,9 +307,7 @@ def test_second_import_skips_everything(
     db: Session, sample: tuple[Path, dict[str, int]], settings: Settings
 ):
     path, counts = sample
-    with path.open(encoding="utf-8") as stream:
-        import_jsonl(db, stream, now=NOW, settings=settings)
-    db.commit()
+    _import_file(db, path, settings)
     before = _table_counts(db)
 
     with path.open(encoding="utf-8") as stream:
