@@ -1,7 +1,14 @@
 """Imports every model so that `Base.metadata` knows the whole schema."""
 
 from interview_retention.db.base import Base
-from interview_retention.deletion.models import DeletionLogEntry, DeletionNotice, JobRun
+from interview_retention.deletion.models import (
+    DeletionLogEntry,
+    DeletionNotice,
+    DeletionPlan,
+    JobHeartbeat,
+    JobRun,
+    LegalHoldEvent,
+)
 from interview_retention.sessions.models import (
     Answer,
     Evaluation,
@@ -16,9 +23,12 @@ __all__ = [
     "Base",
     "DeletionLogEntry",
     "DeletionNotice",
+    "DeletionPlan",
     "Evaluation",
     "InterviewSession",
+    "JobHeartbeat",
     "JobRun",
+    "LegalHoldEvent",
     "Question",
     "Report",
     "Resume",

@@ -94,3 +94,75 @@ class JobRun(Base):
     finished_at: Mapped[datetime | None]
     result: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     error: Mapped[str | None] = mapped_column(Text)
+    # What the trigger asked for (batch size, limit, dry run, plan id), and how far
+    # the run has got: processed, deleted, failed, remaining. Progress is written
+    # after every batch, so a follower sees it move while the run goes on.
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    progress: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+class JobHeartbeat(Base):
+    """Each job's last start, last beat, last success and last error.
+
+    One row per job, kept across restarts, so that a job that has gone quiet is
+    seen as quiet even after every process was replaced. A running job beats after
+    each batch.
+    """
+
+    __tablename__ = "job_heartbeats"
+
+    job: Mapped[str] = mapped_column(String(32), primary_key=True)
+    last_run_id: Mapped[str | None] = mapped_column(String(64))
+    last_started_at: Mapped[datetime | None]
+    last_beat_at: Mapped[datetime | None]
+    last_success_at: Mapped[datetime | None]
+    last_error_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class DeletionPlan(Base):
+    """A dry run's answer: the exact set a job would act on, frozen for review.
+
+    Running the plan acts on `session_ids` only, and is refused while the set the
+    job would choose now differs from it (the drift is shown instead).
+    """
+
+    __tablename__ = "deletion_plans"
+    __table_args__ = (
+        CheckConstraint(one_of("job", ("retention", "notices", "purge")), name="job"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    job: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str | None] = mapped_column(String(36))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The instant the set was computed for.
+    as_of: Mapped[datetime]
+    params: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    item_count: Mapped[int] = mapped_column(Integer, default=0)
+    oldest_deadline: Mapped[datetime | None]
+    # SHA-256 over the sorted session ids, one per line.
+    digest: Mapped[str] = mapped_column(String(64))
+    session_ids: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    executed_at: Mapped[datetime | None]
+    executed_run_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class LegalHoldEvent(Base):
+    """Who put a hold on a session or lifted it, when, and why.
+
+    No foreign key: the record outlives the session, like a tombstone.
+    """
+
+    __tablename__ = "legal_hold_events"
+    __table_args__ = (
+        CheckConstraint(one_of("action", ("SET", "LIFT")), name="action"),
+        Index("ix_legal_hold_events_session_at", "session_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntId, primary_key=True, autoincrement=True)
+    session_id: Mapped[str] = mapped_column(String(36))
+    action: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    actor: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime]
