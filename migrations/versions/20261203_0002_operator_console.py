@@ -93,6 +93,13 @@ def upgrade() -> None:
             nullable=True,
         ),
         sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column(
+            "batch_durations",
+            sa.JSON().with_variant(
+                postgresql.JSONB(astext_type=sa.Text()), "postgresql"
+            ),
+            nullable=False,
+        ),
         sa.PrimaryKeyConstraint("job", name=op.f("pk_job_heartbeats")),
     )
     op.create_table(

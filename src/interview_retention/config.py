@@ -73,8 +73,15 @@ class Settings(BaseSettings):
     notice_retry_base_seconds: int = Field(60, ge=1)
 
     # A due session still there this long after its deadline counts as overdue in
-    # the backlog: the purge runs every few minutes, so it is falling behind.
-    overdue_after_minutes: int = Field(15, ge=1)
+    # the backlog. Unset, it is one purge interval: the longest gap between two
+    # runs of PURGE_SCHEDULE (five minutes by default).
+    overdue_after_minutes: int | None = Field(None, ge=1)
+
+    # Dry-run plans: at most this many sessions in one plan (a larger set is cut
+    # in the job's own order, and the plan says so), and a plan older than this is
+    # refused as stale rather than run against a set it no longer describes.
+    plan_max_items: int = Field(100_000, ge=1, le=1_000_000)
+    plan_max_age_minutes: int = Field(60, ge=1)
 
     # Beat schedule, as five-field cron expressions evaluated in UTC.
     retention_schedule: str = "7 * * * *"
@@ -93,6 +100,34 @@ class Settings(BaseSettings):
     # Report cache (Redis only; without REDIS_URL nothing is cached).
     report_cache_ttl_seconds: int = Field(3600, ge=1)
     cache_key_prefix: str = "ir:"
+
+    # Guard rails of the jobs. The kill switch pauses all three jobs (each still
+    # reports what it would have done); a purge stops after the batch that spends
+    # its time budget and queues a run to go on; every batch on PostgreSQL runs
+    # under these statement and lock timeouts (0: none), and a batch that meets a
+    # busy database (a timeout, a deadlock, a serialization failure) is retried
+    # after an exponential backoff with jitter, this many attempts in all.
+    deletions_paused: bool = False
+    purge_time_budget_seconds: float = Field(300, gt=0)
+    batch_statement_timeout_ms: int = Field(30_000, ge=0)
+    batch_lock_timeout_ms: int = Field(5_000, ge=0)
+    batch_retry_attempts: int = Field(5, ge=1, le=20)
+    batch_retry_base_ms: int = Field(200, ge=1)
+    batch_retry_max_ms: int = Field(10_000, ge=1)
+
+    # Watching: /readyz answers "degraded" once the oldest overdue session is this
+    # late, or once a job has shown no sign of life for its own schedule interval
+    # plus HEARTBEAT_MAX_SILENCE_MINUTES. /metrics needs this bearer token when
+    # set; unset, it is open in development and refused elsewhere.
+    readyz_max_overdue_minutes: int = Field(60, ge=1)
+    heartbeat_max_silence_minutes: int = Field(15, ge=1)
+    metrics_token: str | None = None
+
+    # One beat: with REDIS_URL, beat keeps its schedule in Redis under this prefix
+    # and holds a lock there; a second beat waits for the lock, and takes over
+    # within the lock timeout once the first one is gone.
+    beat_key_prefix: str = "ir:beat"
+    beat_lock_timeout_seconds: int = Field(30, ge=5)
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -133,6 +168,18 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
+    def _budget_ends_before_the_time_limit(self) -> Settings:
+        # Past the soft time limit Celery interrupts the run mid-batch; the budget
+        # must stop it between batches first.
+        soft_limit = max(self.task_time_limit_seconds - 60, 10)
+        if self.purge_time_budget_seconds >= soft_limit:
+            raise ValueError(
+                "PURGE_TIME_BUDGET_SECONDS must be shorter than TASK_TIME_LIMIT_SECONDS"
+                f" less 60 seconds ({soft_limit}s)"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _deployments_name_their_servers(self) -> Settings:
         # A worker started without DATABASE_URL would otherwise purge a SQLite file
         # of its own and take tasks from a folder nobody writes to, silently.
@@ -165,7 +212,24 @@ class Settings(BaseSettings):
 
     @property
     def overdue_after(self) -> timedelta:
-        return timedelta(minutes=self.overdue_after_minutes)
+        """How late a due session may be before it counts as overdue."""
+        if self.overdue_after_minutes is not None:
+            return timedelta(minutes=self.overdue_after_minutes)
+        from interview_retention.schedules import longest_gap
+
+        return longest_gap(self.purge_schedule)
+
+    @property
+    def readyz_max_overdue(self) -> timedelta:
+        return timedelta(minutes=self.readyz_max_overdue_minutes)
+
+    @property
+    def heartbeat_max_silence(self) -> timedelta:
+        return timedelta(minutes=self.heartbeat_max_silence_minutes)
+
+    @property
+    def plan_max_age(self) -> timedelta:
+        return timedelta(minutes=self.plan_max_age_minutes)
 
 
 @lru_cache

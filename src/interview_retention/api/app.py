@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 import redis
 import structlog
-from fastapi import FastAPI
+from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import Engine, text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -15,14 +17,18 @@ from interview_retention import __version__
 from interview_retention.admin.api import router as admin_router
 from interview_retention.api import envelope
 from interview_retention.api.envelope import error_response, ok
+from interview_retention.clock import utcnow
 from interview_retention.config import Settings, get_settings
 from interview_retention.db.engine import create_db_engine, get_sessionmaker
+from interview_retention.deletion.health import Degradation, degradation
 from interview_retention.errors import DomainError
 from interview_retention.logs import configure_logging
+from interview_retention.metrics import registry_for
 from interview_retention.sessions.api import router as sessions_router
 from interview_retention.sessions.cache import ReportCache, get_report_cache
 
 log = structlog.get_logger(__name__)
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
 def create_app(
@@ -47,6 +53,9 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = get_sessionmaker(engine)
     app.state.report_cache = report_cache or get_report_cache()
+    # When this process began watching the jobs: a job that has never run counts
+    # as silent once this is longer ago than its silence limit.
+    app.state.started_at = utcnow()
 
     app.add_exception_handler(StarletteHTTPException, envelope.http_error)
     app.add_exception_handler(RequestValidationError, envelope.validation_error)
@@ -60,16 +69,46 @@ def create_app(
     def healthz() -> dict[str, Any]:
         return ok({"status": "ok", "version": __version__})
 
-    @app.get("/readyz", tags=["health"], summary="Database and broker reachable")
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Database and broker reachable; whether retention keeps up",
+    )
     def readyz() -> Any:
+        # 503 only for what makes this process useless: no database or no broker.
+        # A purge that has fallen behind, or a silent job, is "degraded" with 200:
+        # a load balancer must not take the API out of rotation for it, since
+        # every request still answers correctly (deadlines are exact without the
+        # purge). Monitoring reads the status and the reasons.
         checks = {"database": _database_ok(app), "broker": _broker_ok(settings)}
-        if all(checks.values()):
+        if not all(checks.values()):
+            return error_response(
+                503,
+                "Not ready: "
+                + ", ".join(name for name, good in checks.items() if not good),
+            )
+        found = _degradation(app, settings)
+        if found is None or not found.reasons:
             return ok({"status": "ready", "checks": checks})
-        return error_response(
-            503,
-            "Not ready: "
-            + ", ".join(name for name, good in checks.items() if not good),
+        return ok(
+            {
+                "status": "degraded",
+                "checks": checks,
+                "degraded": found.checks,
+                "reasons": found.reasons,
+            }
         )
+
+    registry = registry_for(
+        app.state.sessionmaker, settings, watching_since=app.state.started_at
+    )
+
+    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    def metrics(request: Request) -> Response:
+        refused = _metrics_refused(settings, request.headers.get("authorization"))
+        if refused is not None:
+            return refused
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
 
@@ -82,6 +121,43 @@ def _database_ok(app: FastAPI) -> bool:
         log.warning("readyz.database_unreachable")
         return False
     return True
+
+
+def _degradation(app: FastAPI, settings: Settings) -> Degradation | None:
+    try:
+        with app.state.sessionmaker() as db:
+            return degradation(
+                db,
+                now=utcnow(),
+                settings=settings,
+                watching_since=app.state.started_at,
+            )
+    except Exception:
+        # The database answered SELECT 1 a moment ago; a failed look at the
+        # backlog is no reason to call the process unready.
+        log.warning("readyz.retention_check_failed")
+        return None
+
+
+def _metrics_refused(settings: Settings, header: str | None) -> Response | None:
+    """Why /metrics is refused to this caller, or None to serve it.
+
+    With METRICS_TOKEN set, only `Authorization: Bearer <that token>` is served.
+    Without it /metrics is open in development and refused elsewhere, so that a
+    deployment never publishes its figures by omission.
+    """
+    if not settings.metrics_token:
+        if settings.environment == "development":
+            return None
+        return error_response(403, "Metrics are off: set METRICS_TOKEN to serve them")
+    scheme, _, token = (header or "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(
+        token.strip().encode(), settings.metrics_token.encode()
+    ):
+        return None
+    return error_response(
+        401, "Metrics need 'Authorization: Bearer <METRICS_TOKEN>'", _CHALLENGE
+    )
 
 
 def _broker_ok(settings: Settings) -> bool:

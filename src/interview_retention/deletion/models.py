@@ -118,6 +118,10 @@ class JobHeartbeat(Base):
     last_success_at: Mapped[datetime | None]
     last_error_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+    # How long this job's batches took, as cumulative histogram buckets: kept here
+    # so that /metrics shows one histogram for every worker process and restart.
+    # {"le": [bounds...], "counts": [per bucket, cumulative], "sum": s, "count": n}
+    batch_durations: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
 class DeletionPlan(Base):

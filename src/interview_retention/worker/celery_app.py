@@ -15,24 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
-from celery.schedules import crontab
 
 from interview_retention.config import Settings, get_settings
 from interview_retention.logs import configure_logging
+from interview_retention.schedules import cron
 
-
-def cron(expression: str) -> crontab:
-    fields = expression.split()
-    if len(fields) != 5:
-        raise ValueError(f"a schedule needs five cron fields, got {expression!r}")
-    minute, hour, day_of_month, month_of_year, day_of_week = fields
-    return crontab(
-        minute=minute,
-        hour=hour,
-        day_of_month=day_of_month,
-        month_of_year=month_of_year,
-        day_of_week=day_of_week,
-    )
+__all__ = ["celery_app", "create_celery", "cron"]
 
 
 def broker_settings(settings: Settings) -> dict[str, Any]:
@@ -87,6 +75,39 @@ def beat_schedule(settings: Settings) -> dict[str, Any]:
     }
 
 
+def beat_settings(settings: Settings) -> dict[str, Any]:
+    """One beat at a time: with Redis, RedBeat's scheduler and its lock.
+
+    Beat keeps its schedule in Redis under BEAT_KEY_PREFIX and, before it sends
+    anything, takes a lock there (`<prefix>:lock`) that it renews on every tick.
+    A second beat waits for that lock instead of sending the schedule again, and
+    takes over within BEAT_LOCK_TIMEOUT_SECONDS (plus one tick) once the first
+    is gone; a beat stopped cleanly hands the lock over at once. Beat ticks at
+    least five times per lock timeout, so that the leader's renewal always comes
+    before its lock runs out.
+
+    The embedded default has no Redis: it keeps Celery's own file-based
+    scheduler, and `make run` starts exactly one beat, inside its one worker.
+    """
+    if not settings.redis_url:
+        return {
+            "beat_schedule_filename": str(Path(settings.var_dir, "celerybeat-schedule"))
+        }
+    return {
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "redbeat_redis_url": settings.redis_url,
+        "redbeat_key_prefix": settings.beat_key_prefix,
+        "redbeat_lock_timeout": settings.beat_lock_timeout_seconds,
+        # Given explicitly, or RedBeat would pass the broker's transport options
+        # (visibility timeout, key prefix) to its Redis client.
+        "redbeat_redis_options": {"socket_timeout": 10, "socket_connect_timeout": 10},
+        "beat_max_loop_interval": max(1, settings.beat_lock_timeout_seconds // 5),
+        # Unused by RedBeat; kept so that `celery beat` never writes a schedule
+        # file into the working directory.
+        "beat_schedule_filename": str(Path(settings.var_dir, "celerybeat-schedule")),
+    }
+
+
 def create_celery(settings: Settings | None = None) -> Celery:
     settings = settings or get_settings()
     Path(settings.var_dir).mkdir(parents=True, exist_ok=True)
@@ -107,7 +128,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         beat_schedule=beat_schedule(settings),
-        beat_schedule_filename=str(Path(settings.var_dir, "celerybeat-schedule")),
+        **beat_settings(settings),
     )
     app.autodiscover_tasks(["interview_retention.worker"], related_name="tasks")
     return app
