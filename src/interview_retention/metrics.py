@@ -113,7 +113,10 @@ class RetentionCollector(Collector):
     def _deleted(self, db: Session) -> Metric:
         T = DeletionLogEntry
         counts = dict.fromkeys(REASONS, 0)
-        counts.update(db.execute(select(T.reason, func.count()).group_by(T.reason)))
+        # A Result has keys(), so dict.update would read it as a mapping.
+        counts.update(
+            db.execute(select(T.reason, func.count()).group_by(T.reason)).all()
+        )
         family = CounterMetricFamily(
             f"{PREFIX}_sessions_deleted",
             "Sessions deleted for good, by reason (counted from the deletion log).",
@@ -158,7 +161,9 @@ class RetentionCollector(Collector):
     def _notices(self, db: Session) -> Metric:
         N = DeletionNotice
         counts = dict.fromkeys(NOTICE_STATUSES, 0)
-        counts.update(db.execute(select(N.status, func.count()).group_by(N.status)))
+        counts.update(
+            db.execute(select(N.status, func.count()).group_by(N.status)).all()
+        )
         family = GaugeMetricFamily(
             f"{PREFIX}_notices",
             "Pending-deletion notices by state: PENDING and RETRY wait, SENT,"

@@ -99,7 +99,7 @@ def create_app(
             }
         )
 
-    registry = registry_for(
+    registry = app.state.metrics_registry = registry_for(
         app.state.sessionmaker, settings, watching_since=app.state.started_at
     )
 
