@@ -11,12 +11,18 @@ from urllib.parse import quote
 
 import pytest
 from freezegun import freeze_time
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from interview_retention import __version__
 from interview_retention.admin import api as admin_api
 from interview_retention.api import app as app_module
-from interview_retention.deletion.models import DeletionLogEntry, DeletionNotice, JobRun
+from interview_retention.deletion.models import (
+    DeletionLogEntry,
+    DeletionNotice,
+    DeletionPlan,
+    JobRun,
+    LegalHoldEvent,
+)
 from interview_retention.worker.tasks import TASKS
 from tests.factories import auth, make_session, make_user
 from tests.sessions.helpers import (
@@ -34,6 +40,7 @@ DAY = timedelta(days=1)
 GRACE = timedelta(days=7)
 RECOVERY = timedelta(days=30)
 HOLD = {"reason": "Litigation hold, case 2026-17"}
+LIFT = {"reason": "Case 2026-17 settled"}
 
 
 def hold_path(session_id: str) -> str:
@@ -63,6 +70,12 @@ def _runs(db) -> list[JobRun]:
     return runs
 
 
+def _count(db, model) -> int:
+    count = db.scalar(select(func.count()).select_from(model))
+    db.rollback()
+    return count
+
+
 def _tombstone(db, *, user_id: str, reason: str, purged_at) -> DeletionLogEntry:
     entry = DeletionLogEntry(
         session_id=str(uuid.uuid4()),
@@ -83,13 +96,28 @@ def _tombstone(db, *, user_id: str, reason: str, purged_at) -> DeletionLogEntry:
 # Every admin endpoint, with a body that an admin's call would accept.
 ENDPOINTS = [
     ("POST", f"{ADMIN}/jobs/purge", None),
+    ("POST", f"{ADMIN}/jobs/purge", {"dryRun": True}),
+    ("POST", f"{ADMIN}/jobs/purge", {"planId": str(uuid.uuid4())}),
+    ("GET", f"{ADMIN}/plans/{uuid.uuid4()}", None),
     ("GET", f"{ADMIN}/tasks/{uuid.uuid4()}", None),
     ("GET", f"{ADMIN}/retention/backlog", None),
     ("PUT", "hold", HOLD),
-    ("DELETE", "hold", None),
+    ("DELETE", "hold", HOLD),
+    ("GET", "hold", None),
     ("GET", f"{ADMIN}/deletion-log", None),
 ]
-ENDPOINT_IDS = ["trigger", "task", "backlog", "set-hold", "lift-hold", "log"]
+ENDPOINT_IDS = [
+    "trigger",
+    "dry-run",
+    "run-plan",
+    "plan",
+    "task",
+    "backlog",
+    "set-hold",
+    "lift-hold",
+    "hold-history",
+    "log",
+]
 
 
 class TestAccess:
@@ -105,6 +133,8 @@ class TestAccess:
         assert reload(db, session.id).legal_hold is False
         assert sent == []
         assert _runs(db) == []
+        assert _count(db, DeletionPlan) == 0
+        assert _count(db, LegalHoldEvent) == 0
 
     @pytest.mark.parametrize(("method", "url", "body"), ENDPOINTS, ids=ENDPOINT_IDS)
     @pytest.mark.parametrize(
@@ -125,6 +155,7 @@ class TestAccess:
         assert response.headers["www-authenticate"] == "Bearer"
         assert reload(db, session.id).legal_hold is False
         assert sent == []
+        assert _count(db, DeletionPlan) == 0
 
     @pytest.mark.parametrize(
         ("headers", "code"),
@@ -170,7 +201,10 @@ class TestTriggerJob:
             {
                 "job": job,
                 "args": (),
-                "kwargs": {"task_id": data["taskId"], "kwargs": {"trigger": "admin"}},
+                "kwargs": {
+                    "task_id": data["taskId"],
+                    "kwargs": {"trigger": "admin", "params": {}},
+                },
                 "committed": True,
             }
         ]
@@ -199,14 +233,20 @@ class TestTriggerJob:
         assert sent == []
         assert _runs(db) == []
 
-    def test_an_unknown_option_is_refused_rather_than_ignored(self, client, db, sent):
+    @pytest.mark.parametrize("where", ["query", "body"])
+    @pytest.mark.parametrize("name", ["dryrun", "dry_run", "force"])
+    def test_an_unknown_option_is_refused_rather_than_ignored(
+        self, client, db, sent, where, name
+    ):
         _, token = make_user(db, admin=True)
+        options = {name: "true"} if where == "query" else None
+        body = {name: True} if where == "body" else None
 
         response = client.post(
-            f"{ADMIN}/jobs/purge", params={"dryRun": "true"}, headers=auth(token)
+            f"{ADMIN}/jobs/purge", params=options, json=body, headers=auth(token)
         )
 
-        assert "dryRun" in assert_error(response, 422)
+        assert f"Unknown option: {name}" in assert_error(response, 422)
         assert sent == []
         assert _runs(db) == []
 
@@ -398,7 +438,9 @@ class TestLegalHold:
         )
 
         with freeze_time(T0):
-            response = client.delete(hold_path(session.id), headers=auth(token))
+            response = client.request(
+                "DELETE", hold_path(session.id), json=LIFT, headers=auth(token)
+            )
 
         data = ok_data(response)
         assert data["legalHold"] is False
@@ -413,7 +455,9 @@ class TestLegalHold:
         session = make_session(db, owner, legal_hold=True, legal_hold_at=T0)
 
         with freeze_time(T0 + timedelta(days=1)):
-            response = client.delete(hold_path(session.id), headers=auth(token))
+            response = client.request(
+                "DELETE", hold_path(session.id), json=LIFT, headers=auth(token)
+            )
 
         data = ok_data(response)
         assert data["legalHold"] is False
@@ -425,7 +469,9 @@ class TestLegalHold:
         session = make_session(db, owner, created_at=T0)
 
         with freeze_time(T0 + timedelta(days=1)):
-            response = client.delete(hold_path(session.id), headers=auth(token))
+            response = client.request(
+                "DELETE", hold_path(session.id), json=LIFT, headers=auth(token)
+            )
 
         assert ok_data(response)["legalHold"] is False
         assert reload(db, session.id).updated_at == T0

@@ -209,3 +209,16 @@ class FailingChannel:
     def send(self, message: NoticeMessage) -> None:
         self.calls += 1
         raise NoticeDeliveryError("mail server unreachable")
+
+
+def table_snapshot(db: Session, *, skip: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """Every row of every table but `skip`, to show that something changed none."""
+    from interview_retention.db.base import Base
+
+    rows = {}
+    for table in Base.metadata.sorted_tables:
+        if table.name in skip:
+            continue
+        rows[table.name] = sorted(repr(tuple(row)) for row in db.execute(select(table)))
+    db.rollback()
+    return rows

@@ -29,13 +29,25 @@ GRACE = timedelta(days=7)
 
 def hold(db, session_id, now):
     service.set_legal_hold(
-        db, session_id=session_id, reason="litigation", now=now, settings=PERIODS
+        db,
+        session_id=session_id,
+        reason="litigation",
+        actor="admin:t",
+        now=now,
+        settings=PERIODS,
     )
     db.commit()
 
 
 def lift(db, session_id, now, settings):
-    service.lift_legal_hold(db, session_id=session_id, now=now, settings=settings)
+    service.lift_legal_hold(
+        db,
+        session_id=session_id,
+        reason="released",
+        actor="admin:t",
+        now=now,
+        settings=settings,
+    )
     db.commit()
 
 
@@ -122,14 +134,24 @@ def test_hold_on_session_past_deadline_is_not_found(db, user, now):
 
     with pytest.raises(NotFound):
         service.set_legal_hold(
-            db, session_id=session.id, reason="late", now=now, settings=PERIODS
+            db,
+            session_id=session.id,
+            reason="late",
+            actor="admin:t",
+            now=now,
+            settings=PERIODS,
         )
 
 
 def test_hold_on_unknown_session_is_not_found(db, now):
     with pytest.raises(NotFound):
         service.set_legal_hold(
-            db, session_id="no-such-id", reason="x", now=now, settings=PERIODS
+            db,
+            session_id="no-such-id",
+            reason="x",
+            actor="admin:t",
+            now=now,
+            settings=PERIODS,
         )
 
 
@@ -271,6 +293,7 @@ def test_holding_a_held_session_again_changes_nothing(db, old_session, now):
         db,
         session_id=old_session.id,
         reason="other",
+        actor="admin:t",
         now=now + timedelta(days=1),
         settings=PERIODS,
     )

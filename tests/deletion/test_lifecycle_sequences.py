@@ -42,14 +42,26 @@ SECOND = timedelta(seconds=1)
 def hold(factory, session_id, now):
     with factory() as db:
         service.set_legal_hold(
-            db, session_id=session_id, reason="court", now=now, settings=PERIODS
+            db,
+            session_id=session_id,
+            reason="court",
+            actor="admin:t",
+            now=now,
+            settings=PERIODS,
         )
         db.commit()
 
 
 def lift(factory, session_id, now, settings):
     with factory() as db:
-        service.lift_legal_hold(db, session_id=session_id, now=now, settings=settings)
+        service.lift_legal_hold(
+            db,
+            session_id=session_id,
+            reason="released",
+            actor="admin:t",
+            now=now,
+            settings=settings,
+        )
         db.commit()
 
 

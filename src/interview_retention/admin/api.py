@@ -1,19 +1,27 @@
-"""Admin endpoints: trigger and follow jobs, legal holds, backlog, deletion log."""
+"""Admin endpoints: trigger and follow jobs, dry-run plans, legal holds, backlog,
+deletion log."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import uuid
+from typing import Annotated, Any, Literal
 
+import structlog
 from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import RootModel, ValidationError
 
 from interview_retention.admin.schemas import (
+    HoldHistory,
     HoldRequest,
     JobRunOut,
+    PlanOut,
     TombstoneOut,
     TombstonePage,
+    TriggerOptions,
 )
-from interview_retention.api.body import json_body, schema_of
+from interview_retention.api.body import json_body, read_json, schema_of
 from interview_retention.api.deps import (
     AppSettings,
     CurrentAdmin,
@@ -23,44 +31,174 @@ from interview_retention.api.deps import (
 )
 from interview_retention.api.envelope import Envelope, ok
 from interview_retention.clock import UTCInstant
+from interview_retention.deletion import plans
 from interview_retention.deletion import service as deletion
 from interview_retention.deletion.models import JobRun
 from interview_retention.errors import Invalid, NotFound
+from interview_retention.sessions import repository
+from interview_retention.sessions.models import InterviewSession
 from interview_retention.sessions.schemas import SessionOut
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
+log = structlog.get_logger(__name__)
 
 Job = Literal["retention", "notices", "purge"]
 HoldBody = Annotated[HoldRequest, Depends(json_body(HoldRequest))]
 # Run ids are UUIDs; the column allows 64 characters.
 MAX_TASK_ID = 64
+TRIGGER_OPTIONS = ("dryRun", "batchSize", "limit", "planId")
+
+
+class _Object(RootModel[dict[str, Any]]):
+    """Any JSON object, read as the body reader reads every body."""
+
+
+async def trigger_options(request: Request) -> TriggerOptions:
+    """A trigger's options from its JSON body or its query string, not both.
+
+    An option the trigger does not know is refused, never ignored: a misspelt
+    `dryRun` must not turn into a real run.
+    """
+    query = request.query_params
+    raw = await request.body()
+    if raw.strip() and query:
+        raise Invalid("Send the options in the JSON body or in the query, not both")
+    if raw.strip():
+        payload: dict[str, Any] = (await read_json(request, _Object)).root
+    else:
+        repeated = sorted({k for k in query if len(query.getlist(k)) > 1})
+        if repeated:
+            raise Invalid(f"Option given more than once: {', '.join(repeated)}")
+        payload = dict(query)
+    return _options_of(payload)
+
+
+def _options_of(payload: dict[str, Any]) -> TriggerOptions:
+    unknown = sorted(set(payload) - set(TRIGGER_OPTIONS))
+    if unknown:
+        raise Invalid(
+            f"Unknown option: {', '.join(unknown)}; a trigger takes "
+            + ", ".join(TRIGGER_OPTIONS)
+        )
+    try:
+        return TriggerOptions.model_validate(payload)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc
+
+
+Options = Annotated[TriggerOptions, Depends(trigger_options)]
+
+
+def _envelope(data: Any, code: int, message: str = "success") -> JSONResponse:
+    return JSONResponse(
+        {"code": code, "message": message, "data": data}, status_code=code
+    )
 
 
 @router.post(
     "/jobs/{job}",
     status_code=202,
     response_model=Envelope[JobRunOut],
-    summary="Queue a run of a job now; follow it at /api/admin/tasks/{taskId}",
+    responses={
+        200: {"model": Envelope[PlanOut], "description": "dryRun: the plan"},
+        409: {"description": "planId: the plan may not run; data shows why"},
+    },
+    # The options may also come in the query string, so the body is optional.
+    openapi_extra={
+        "requestBody": {**schema_of(TriggerOptions)["requestBody"], "required": False}
+    },
+    summary="Queue a run of a job (202), make a dry-run plan (200) or run a plan",
 )
 def trigger_job(
-    job: Job, request: Request, db: DbSession, admin: CurrentAdmin, now: Now
+    job: Job,
+    db: DbSession,
+    admin: CurrentAdmin,
+    options: Options,
+    now: Now,
+    settings: AppSettings,
 ) -> JSONResponse:
-    # A trigger takes no options yet. An option it does not know, `dryRun` above
-    # all, must not be ignored: the caller would get a real run instead.
-    if request.query_params:
-        names = ", ".join(sorted(request.query_params))
-        raise Invalid(f"Unknown parameter: {names}; this trigger takes none")
+    """`dryRun`: the plan of what the job would do now; nothing else changes.
+    `planId`: run that plan's set only, refused (409, with the drift) if the set
+    the job would act on now differs from it. Otherwise a run of everything due.
+    `batchSize` and `limit` shape the run."""
+    if options.dry_run:
+        plan = plans.preview(
+            db,
+            job,
+            now=now,
+            settings=settings,
+            limit=options.limit,
+            batch_size=options.batch_size,
+            created_by=admin.id,
+        )
+        out = PlanOut.of(plan, now=now, settings=settings)
+        log.info(f"{job}.dry_run", plan_id=plan.id, count=plan.item_count)
+        return _envelope(out.model_dump(by_alias=True, mode="json"), 200)
+
     # Imported here so that the API process builds the Celery app only when an
     # admin first triggers a job.
     from interview_retention.worker.tasks import queue_run
 
-    run = queue_run(db, job=job, requested_by=admin.id, now=now)
-    body = ok(JobRunOut.of(run).model_dump(by_alias=True, mode="json"))
-    return JSONResponse({**body, "code": 202}, status_code=202)
+    run_id = str(uuid.uuid4())
+    if options.plan_id is not None:
+        try:
+            plans.claim(
+                db,
+                options.plan_id,
+                job=job,
+                now=now,
+                settings=settings,
+                run_id=run_id,
+            )
+        except plans.PlanRefused as refused:
+            db.rollback()
+            return _envelope(refused.data, 409, refused.message)
+    run = queue_run(
+        db,
+        job=job,
+        requested_by=admin.id,
+        now=now,
+        params=options.as_params(),
+        run_id=run_id,
+    )
+    return _envelope(JobRunOut.of(run).model_dump(by_alias=True, mode="json"), 202)
 
 
 @router.get(
-    "/tasks/{taskId}", response_model=Envelope[JobRunOut], summary="A job run's state"
+    "/plans/{planId}",
+    response_model=Envelope[PlanOut],
+    summary="A dry-run plan: its state, count, digest and one page of its ids",
+)
+def get_plan(
+    plan_id: Annotated[str, Path(alias="planId")],
+    db: DbSession,
+    admin: CurrentAdmin,
+    now: Now,
+    settings: AppSettings,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=10_000)] = 1000,
+    check: Annotated[bool, Query(description="Also compute the drift now")] = False,
+) -> dict:
+    plan = plans.get_plan(db, plan_id)
+    drift = None
+    if check:
+        drift = plans.check(db, plan, now=now, settings=settings).as_dict()
+    return ok(
+        PlanOut.of(
+            plan,
+            now=now,
+            settings=settings,
+            page=page,
+            page_size=page_size,
+            drift=drift,
+        )
+    )
+
+
+@router.get(
+    "/tasks/{taskId}",
+    response_model=Envelope[JobRunOut],
+    summary="A job run's state, parameters, progress and result",
 )
 def get_task(
     task_id: Annotated[str, Path(alias="taskId")], db: DbSession, admin: CurrentAdmin
@@ -83,11 +221,28 @@ def get_backlog(
     return ok(counts.as_dict())
 
 
+async def lift_reason(request: Request) -> HoldRequest:
+    """Why a hold is lifted: `{"reason": ...}` in the body, or `?reason=`."""
+    if (await request.body()).strip():
+        return await read_json(request, HoldRequest)
+    try:
+        return HoldRequest.model_validate(dict(request.query_params))
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc
+
+
+LiftBody = Annotated[HoldRequest, Depends(lift_reason)]
+
+
+def _actor(admin: Any) -> str:
+    return f"admin:{admin.id}"
+
+
 @router.put(
     "/sessions/{sessionId}/legal-hold",
     response_model=Envelope[SessionOut],
     openapi_extra=schema_of(HoldRequest),
-    summary="Put a session on legal hold",
+    summary="Put a session on legal hold; the reason is recorded",
 )
 def set_hold(
     session_id: SessionId,
@@ -98,7 +253,12 @@ def set_hold(
     settings: AppSettings,
 ) -> dict:
     session = deletion.set_legal_hold(
-        db, session_id=session_id, reason=body.reason, now=now, settings=settings
+        db,
+        session_id=session_id,
+        reason=body.reason,
+        actor=_actor(admin),
+        now=now,
+        settings=settings,
     )
     return ok(SessionOut.of(session))
 
@@ -106,19 +266,43 @@ def set_hold(
 @router.delete(
     "/sessions/{sessionId}/legal-hold",
     response_model=Envelope[SessionOut],
-    summary="Lift a legal hold",
+    openapi_extra=schema_of(HoldRequest),
+    summary="Lift a legal hold; the reason (body or ?reason=) is recorded",
 )
 def lift_hold(
     session_id: SessionId,
     db: DbSession,
     admin: CurrentAdmin,
+    body: LiftBody,
     now: Now,
     settings: AppSettings,
 ) -> dict:
     session = deletion.lift_legal_hold(
-        db, session_id=session_id, now=now, settings=settings
+        db,
+        session_id=session_id,
+        reason=body.reason,
+        actor=_actor(admin),
+        now=now,
+        settings=settings,
     )
     return ok(SessionOut.of(session))
+
+
+@router.get(
+    "/sessions/{sessionId}/legal-hold",
+    response_model=Envelope[HoldHistory],
+    summary="A session's legal hold now, and every hold set or lifted on it",
+)
+def hold_history(session_id: SessionId, db: DbSession, admin: CurrentAdmin) -> dict:
+    events = deletion.hold_history(db, session_id)
+    session = (
+        db.get(InterviewSession, session_id)
+        if repository.could_exist(session_id)
+        else None
+    )
+    if session is None and not events:
+        raise NotFound("Session not found")
+    return ok(HoldHistory.of(session_id, session, events))
 
 
 @router.get(
@@ -153,3 +337,30 @@ def deletion_log(
             page_size=page_size,
         )
     )
+
+
+# --- Retention status (the operator's one look at whether retention keeps up) ---
+
+
+@router.get(
+    "/retention/status",
+    summary="Backlog, overdue age, notices, holds and every job's heartbeat",
+)
+def get_retention_status(
+    request: Request,
+    db: DbSession,
+    admin: CurrentAdmin,
+    now: Now,
+    settings: AppSettings,
+) -> dict:
+    from interview_retention.deletion.health import retention_status
+
+    # A job that has never run counts as silent once this API process has been
+    # up longer than the job's silence limit (see `heartbeats.job_health`).
+    status = retention_status(
+        db,
+        now=now,
+        settings=settings,
+        watching_since=getattr(request.app.state, "started_at", None),
+    )
+    return ok(status.as_dict())

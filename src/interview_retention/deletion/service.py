@@ -7,7 +7,7 @@ takes `now` from its caller, so one run sees one instant.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -35,7 +35,11 @@ from interview_retention.deletion.channels import (
     NoticeDeliveryError,
     NoticeMessage,
 )
-from interview_retention.deletion.models import DeletionLogEntry, DeletionNotice
+from interview_retention.deletion.models import (
+    DeletionLogEntry,
+    DeletionNotice,
+    LegalHoldEvent,
+)
 from interview_retention.errors import SESSION_NOT_FOUND, Conflict, NotFound
 from interview_retention.sessions import repository
 from interview_retention.sessions.cache import ReportCache
@@ -208,16 +212,22 @@ def purge_batch(
     batch_size: int,
     cache: ReportCache,
     task_id: str | None,
+    ids: Collection[str] | None = None,
 ) -> BatchResult:
     """Claim up to `batch_size` due sessions and delete them for good.
 
     On PostgreSQL the claim takes row locks with SKIP LOCKED, so two purges split
     the work instead of waiting on each other, and a restore holding a row's lock
     is skipped rather than overrun. The DELETE re-checks the deadline and the hold.
+    With `ids` (a slice of a plan), only those sessions are claimed.
     """
+    query = select(
+        S.id, S.user_id, S.deleted_at, S.retention_notice_at, S.deletion_reason
+    )
+    if ids is not None:
+        query = query.where(S.id.in_(ids))
     claimed = db.execute(
-        select(S.id, S.user_id, S.deleted_at, S.retention_notice_at, S.deletion_reason)
-        .where(repository.is_due(now))
+        query.where(repository.is_due(now))
         .order_by(S.permanent_delete_at)
         .limit(batch_size)
         .with_for_update(skip_locked=True, of=S)
@@ -240,21 +250,28 @@ def purge_batch(
 
 
 def queue_retention_notices(
-    db: Session, *, now: datetime, settings: Settings, limit: int
+    db: Session,
+    *,
+    now: datetime,
+    settings: Settings,
+    limit: int,
+    ids: Collection[str] | None = None,
 ) -> int:
     """Queue one notice per session that the retention rule newly covers.
 
     Covered: a status in RETENTION_STATUSES, created strictly before now minus
     RETENTION_DAYS, no deadline yet, no legal hold, and no notice in this cycle.
     Safe to run twice at once: the unique (session, cycle) key drops duplicates.
+    With `ids` (a slice of a plan), only those sessions are considered.
     """
-    already = exists().where(N.session_id == S.id, N.cycle == S.notice_cycle)
     covered = (
         select(S.id, S.notice_cycle, literal(now, UTCDateTime()))
-        .where(_covered(now, settings), ~already)
+        .where(retention_candidates(now, settings))
         .order_by(S.created_at)
         .limit(limit)
     )
+    if ids is not None:
+        covered = covered.where(S.id.in_(ids))
     statement = _insert_ignore(db).from_select(
         ["session_id", "cycle", "next_attempt_at"], covered
     )
@@ -288,6 +305,13 @@ class NoticeBatchResult:
     cancelled: int = 0
 
 
+def retention_candidates(now: datetime, settings: Settings) -> ColumnElement[bool]:
+    """Sessions the retention rule covers at `now` that have no notice in their
+    current cycle yet: what `queue_retention_notices` queues a notice for."""
+    already = exists().where(N.session_id == S.id, N.cycle == S.notice_cycle)
+    return _covered(now, settings) & ~already
+
+
 def _covered(now: datetime, settings: Settings) -> ColumnElement[bool]:
     return repository.covered_by_retention(
         now,
@@ -303,6 +327,8 @@ def send_notice_batch(
     settings: Settings,
     channel: NoticeChannel,
     clock: Any,
+    ids: Collection[str] | None = None,
+    limit: int | None = None,
 ) -> NoticeBatchResult:
     """Send the notices that are due to go out, and start each session's grace period.
 
@@ -316,13 +342,19 @@ def send_notice_batch(
     milliseconds; a slow channel (email) would make those requests wait for
     every send of the batch, and would need the claim, send and record split
     into separate transactions.
+
+    `limit` replaces NOTICE_BATCH_SIZE for this batch; `ids` (a slice of a plan)
+    restricts it to those sessions' notices.
     """
+    query = select(N, S, _covered(now, settings).label("covered")).join(
+        S, S.id == N.session_id
+    )
+    if ids is not None:
+        query = query.where(N.session_id.in_(ids))
     rows = db.execute(
-        select(N, S, _covered(now, settings).label("covered"))
-        .join(S, S.id == N.session_id)
-        .where(N.status.in_(("PENDING", "RETRY")), N.next_attempt_at <= now)
+        query.where(N.status.in_(("PENDING", "RETRY")), N.next_attempt_at <= now)
         .order_by(N.next_attempt_at, N.id)
-        .limit(settings.notice_batch_size)
+        .limit(limit or settings.notice_batch_size)
         .with_for_update(skip_locked=True, of=(N, S))
     ).all()
     result = NoticeBatchResult(claimed=len(rows))
@@ -388,6 +420,7 @@ def set_legal_hold(
     *,
     session_id: str,
     reason: str,
+    actor: str,
     now: datetime,
     settings: Settings,
 ) -> InterviewSession:
@@ -397,7 +430,8 @@ def set_legal_hold(
     notice cycle advances, so that once the hold is lifted the rule sends a fresh
     notice and waits a full grace period again. A session the user soft-deleted
     keeps the deadline of that delete (its own recovery window, not the rule's).
-    Holding a held session again changes nothing.
+    The hold is recorded as a `LegalHoldEvent` with `actor` and `reason`.
+    Holding a held session again changes nothing and records nothing.
     """
     session = repository.get_for_update(db, session_id)
     if session is None or (
@@ -430,13 +464,24 @@ def set_legal_hold(
     )
     session.notice_cycle += 1
     session.updated_at = now
+    _record_hold(db, session.id, "SET", reason=reason, actor=actor, now=now)
     return session
 
 
 def lift_legal_hold(
-    db: Session, *, session_id: str, now: datetime, settings: Settings
+    db: Session,
+    *,
+    session_id: str,
+    reason: str,
+    actor: str,
+    now: datetime,
+    settings: Settings,
 ) -> InterviewSession:
-    """Lift a hold; no deletion can follow sooner than GRACE_DAYS from now."""
+    """Lift a hold; no deletion can follow sooner than GRACE_DAYS from now.
+
+    Recorded as a `LegalHoldEvent`; lifting a session not on hold changes nothing
+    and records nothing.
+    """
     session = repository.get_for_update(db, session_id)
     if session is None:
         raise NotFound(SESSION_NOT_FOUND)
@@ -453,7 +498,28 @@ def lift_legal_hold(
     ):
         session.permanent_delete_at = earliest
     session.updated_at = now
+    _record_hold(db, session.id, "LIFT", reason=reason, actor=actor, now=now)
     return session
+
+
+def _record_hold(
+    db: Session, session_id: str, action: str, *, reason: str, actor: str, now: datetime
+) -> None:
+    db.add(
+        LegalHoldEvent(
+            session_id=session_id, action=action, reason=reason, actor=actor, at=now
+        )
+    )
+
+
+def hold_history(db: Session, session_id: str) -> list[LegalHoldEvent]:
+    """Every hold set or lifted on a session, oldest first; kept after a purge."""
+    if not repository.could_exist(session_id):
+        return []
+    E = LegalHoldEvent
+    return list(
+        db.scalars(select(E).where(E.session_id == session_id).order_by(E.at, E.id))
+    )
 
 
 def list_tombstones(

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from interview_retention.config import get_settings
 from interview_retention.db.engine import get_sessionmaker
 from interview_retention.db.hooks import after_commit
-from interview_retention.deletion import jobs
+from interview_retention.deletion import jobs, plans
 from interview_retention.deletion.channels import get_channel
 from interview_retention.deletion.models import JobRun
 from interview_retention.sessions.cache import get_report_cache
@@ -42,7 +42,9 @@ RETRY_OPTIONS: dict[str, Any] = {
 }
 
 
-def _run(task: Task, job: str, trigger: str) -> dict[str, Any]:
+def _run(
+    task: Task, job: str, trigger: str, params: dict[str, Any] | None
+) -> dict[str, Any]:
     body = jobs.body_of(job, cache=get_report_cache(), channel=get_channel())
     return jobs.run_job(
         job,
@@ -51,14 +53,20 @@ def _run(task: Task, job: str, trigger: str) -> dict[str, Any]:
         settings=get_settings(),
         run_id=task.request.id,
         trigger=trigger,
+        params=params or {},
     )
+
+
+# `params` is what the trigger asked for: batchSize, limit, planId (see queue_run).
 
 
 @celery_app.task(
     bind=True, name="interview_retention.purge.purge_expired_sessions", **RETRY_OPTIONS
 )
-def purge_expired_sessions(self: Task, trigger: str = "beat") -> dict[str, Any]:
-    return _run(self, "purge", trigger)
+def purge_expired_sessions(
+    self: Task, trigger: str = "beat", params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return _run(self, "purge", trigger, params)
 
 
 @celery_app.task(
@@ -66,44 +74,66 @@ def purge_expired_sessions(self: Task, trigger: str = "beat") -> dict[str, Any]:
     name="interview_retention.retention.apply_retention_rule",
     **RETRY_OPTIONS,
 )
-def apply_retention_rule(self: Task, trigger: str = "beat") -> dict[str, Any]:
-    return _run(self, "retention", trigger)
+def apply_retention_rule(
+    self: Task, trigger: str = "beat", params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return _run(self, "retention", trigger, params)
 
 
 @celery_app.task(
     bind=True, name="interview_retention.notices.send_pending_notices", **RETRY_OPTIONS
 )
-def send_pending_notices(self: Task, trigger: str = "beat") -> dict[str, Any]:
-    return _run(self, "notices", trigger)
+def send_pending_notices(
+    self: Task, trigger: str = "beat", params: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    return _run(self, "notices", trigger, params)
 
 
-def queue_run(db: Session, *, job: str, requested_by: str, now: datetime) -> JobRun:
+def queue_run(
+    db: Session,
+    *,
+    job: str,
+    requested_by: str | None,
+    now: datetime,
+    params: dict[str, Any] | None = None,
+    trigger: str = "admin",
+    run_id: str | None = None,
+) -> JobRun:
     """Record a run as QUEUED and send its task once that record is committed.
 
-    Nothing is sent if the transaction rolls back. If the broker cannot take the
-    message after the commit, the run is marked FAILED so that nobody waits on it.
+    `params` (batchSize, limit, planId) travel with the message and are stored on
+    the run. Nothing is sent if the transaction rolls back. If the broker cannot
+    take the message after the commit, the run is marked FAILED so that nobody
+    waits on it, and a plan it had claimed is given back, so that it can run.
     """
+    params = dict(params or {})
     run = JobRun(
-        id=str(uuid.uuid4()),
+        id=run_id or str(uuid.uuid4()),
         job=job,
         status="QUEUED",
-        trigger="admin",
+        trigger=trigger,
         requested_by=requested_by,
         queued_at=now,
         result={},
+        params=params,
+        progress={},
     )
     db.add(run)
     bind = db.get_bind()
 
     def send() -> None:
         try:
-            TASKS[job].apply_async(task_id=run.id, kwargs={"trigger": "admin"})
+            TASKS[job].apply_async(
+                task_id=run.id, kwargs={"trigger": trigger, "params": params}
+            )
         except Exception as exc:
             with Session(bind) as other, other.begin():
                 failed = other.get(JobRun, run.id)
                 if failed is not None and failed.status == "QUEUED":
                     failed.status = "FAILED"
                     failed.error = f"could not queue the task: {type(exc).__name__}"
+                    if params.get("planId"):
+                        plans.release(other, params["planId"], run.id)
             raise
 
     after_commit(db, send)
