@@ -24,6 +24,9 @@ from interview_retention.sessions import repository
 from interview_retention.sessions import service as sessions
 from interview_retention.sessions.models import InterviewSession, Report
 from interview_retention.sessions.schemas import (
+    BulkDeleteItem,
+    BulkDeleteOut,
+    BulkDeleteRequest,
     ReportOut,
     SessionCreate,
     SessionDetail,
@@ -37,6 +40,7 @@ router = APIRouter(prefix="/api/interview/sessions", tags=["sessions"])
 
 CreateBody = Annotated[SessionCreate, Depends(json_body(SessionCreate))]
 UpdateBody = Annotated[SessionUpdate, Depends(json_body(SessionUpdate))]
+BulkDeleteBody = Annotated[BulkDeleteRequest, Depends(json_body(BulkDeleteRequest))]
 
 
 def _owned(
@@ -175,6 +179,38 @@ def delete_session(
         db, user_id=user.id, session_id=session_id, now=now, cache=cache
     )
     return ok(None)
+
+
+@router.post(
+    "/bulk-delete",
+    response_model=Envelope[BulkDeleteOut],
+    openapi_extra=schema_of(BulkDeleteRequest),
+    summary="Delete many of your sessions for good: a result per id, and the counts",
+)
+def bulk_delete_sessions(
+    db: DbSession, user: CurrentUser, body: BulkDeleteBody, now: Now, cache: Cache
+) -> dict:
+    """Each id as `DELETE /{sessionId}` would: `deleted`, `not_found` (the 404,
+    which the seed page counts as a success) or `failed` with its reason. One
+    failure does not undo the others."""
+    outcome = sessions.bulk_hard_delete(
+        db, user_id=user.id, session_ids=body.ids, now=now, cache=cache
+    )
+    deleted = outcome.count("deleted")
+    not_found = outcome.count("not_found")
+    return ok(
+        BulkDeleteOut(
+            requested=len(outcome.results),
+            deleted=deleted,
+            not_found=not_found,
+            failed=outcome.count("failed"),
+            succeeded=deleted + not_found,
+            results=[
+                BulkDeleteItem(session_id=sid, result=result, reason=reason)
+                for sid, result, reason in outcome.results
+            ],
+        )
+    )
 
 
 @router.get(

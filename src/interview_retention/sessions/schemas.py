@@ -163,6 +163,38 @@ class ReportOut(CamelModel):
     content: dict[str, Any]
 
 
+# The most ids one bulk delete takes.
+BULK_DELETE_MAX_IDS = 500
+
+
+class BulkDeleteRequest(CamelModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[str] = Field(min_length=1, max_length=BULK_DELETE_MAX_IDS)
+
+
+class BulkDeleteItem(CamelModel):
+    session_id: str
+    result: Literal["deleted", "not_found", "failed"]
+    # Why a delete failed, in words a person can act on; null otherwise.
+    reason: str | None = None
+
+
+class BulkDeleteOut(CamelModel):
+    """One result per distinct id, in the order sent, and the counts.
+
+    `succeeded` is `deleted + notFound`: the seed page treats a 404 on delete as
+    the desired state reached, and its bulk client counts it as a success.
+    """
+
+    requested: int
+    deleted: int
+    not_found: int
+    failed: int
+    succeeded: int
+    results: list[BulkDeleteItem]
+
+
 def _columns(session: InterviewSession) -> dict[str, Any]:
     names = SessionOut.model_fields.keys() - {"session_id"}
     return {name: getattr(session, name) for name in names}

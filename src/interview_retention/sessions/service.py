@@ -7,15 +7,20 @@ called them owns the transaction.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from interview_retention.config import Settings
 from interview_retention.errors import Conflict, Invalid, NotFound
 from interview_retention.sessions import questions as bank
+from interview_retention.sessions.cache import ReportCache
 from interview_retention.sessions.models import InterviewSession, Question
 from interview_retention.users.models import Resume, new_id
 
@@ -178,3 +183,62 @@ def restore(
         session.permanent_delete_at = None
         session.deletion_reason = None
     return session
+
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class BulkDeleteOutcome:
+    # (session id, "deleted" | "not_found" | "failed", reason of a failure)
+    results: list[tuple[str, str, str | None]] = field(default_factory=list)
+
+    def count(self, result: str) -> int:
+        return sum(1 for _, r, _ in self.results if r == result)
+
+
+def bulk_hard_delete(
+    db: Session,
+    *,
+    user_id: str,
+    session_ids: Sequence[str],
+    now: datetime,
+    cache: ReportCache,
+) -> BulkDeleteOutcome:
+    """Delete each of the owner's sessions for good, as one DELETE each would.
+
+    Each id runs in its own savepoint, so one that fails (a legal hold, a
+    database error) is rolled back alone and the others stand. A repeated id is
+    deleted once. An id that is unknown, another user's, already gone or past
+    its deadline is `not_found`, as the single DELETE answers 404.
+    """
+    # Imported here: the deletion service imports this package's repository.
+    from interview_retention.deletion.service import hard_delete
+
+    outcome = BulkDeleteOutcome()
+    for session_id in dict.fromkeys(session_ids):
+        try:
+            with db.begin_nested():
+                hard_delete(
+                    db, user_id=user_id, session_id=session_id, now=now, cache=cache
+                )
+        except NotFound:
+            outcome.results.append((session_id, "not_found", None))
+        except Conflict as exc:
+            outcome.results.append((session_id, "failed", exc.message))
+        except SQLAlchemyError as exc:
+            # The savepoint is rolled back; the other ids go on. The message may
+            # carry row values, so only the type is logged.
+            log.warning("sessions.bulk_delete_failed", error=type(exc).__name__)
+            outcome.results.append((session_id, "failed", "Server error"))
+        else:
+            outcome.results.append((session_id, "deleted", None))
+    log.info(
+        "sessions.bulk_deleted",
+        user_id=user_id,
+        requested=len(outcome.results),
+        deleted=outcome.count("deleted"),
+        not_found=outcome.count("not_found"),
+        failed=outcome.count("failed"),
+    )
+    return outcome
