@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import structlog
@@ -21,6 +22,7 @@ from typer.testing import CliRunner
 from interview_retention.config import get_settings
 from interview_retention.db.engine import get_engine
 from interview_retention.sessions.cache import get_report_cache
+from tests.cli.helpers import run, run_json
 
 LOGGERS = ("", "alembic", "sqlalchemy", "sqlalchemy.engine")
 
@@ -66,3 +68,17 @@ def runner() -> CliRunner:
 def cli_engine(cli_db: str) -> Engine:
     """The engine the CLI commands use, for arranging and checking."""
     return get_engine()
+
+
+@pytest.fixture
+def migrated(runner: CliRunner, cli_db: str) -> str:
+    run(runner, "migrate")
+    return cli_db
+
+
+@pytest.fixture
+def imported(runner: CliRunner, migrated: str, tmp_path: Path) -> dict[str, Any]:
+    """A generated sample, imported: what the import reported."""
+    path = tmp_path / "sample.jsonl"
+    run(runner, "sample", "--out", str(path), "--users", "6", "--sessions", "80")
+    return run_json(runner, "import", str(path))

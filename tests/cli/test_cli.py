@@ -3,12 +3,10 @@ import, the three jobs, the backlog and legal holds."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
 from click.testing import Result
 from freezegun import freeze_time
 from sqlalchemy import Engine, func, inspect, select
@@ -22,36 +20,13 @@ from interview_retention.deletion.models import DeletionLogEntry, DeletionNotice
 from interview_retention.sessions.models import InterviewSession, Question
 from interview_retention.users.models import User
 from interview_retention.users.service import user_for_token
+from tests.cli.helpers import run, run_json
 
 S = InterviewSession
 
 
-def run(runner: CliRunner, *args: str, code: int = 0) -> Result:
-    result = runner.invoke(app, list(args))
-    assert result.exit_code == code, (result.output, result.exception)
-    return result
-
-
-def run_json(runner: CliRunner, *args: str) -> dict[str, Any]:
-    return json.loads(run(runner, *args, "--json").stdout)
-
-
 def _token(result: Result) -> str:
     return result.stdout.strip().splitlines()[-1]
-
-
-@pytest.fixture
-def migrated(runner: CliRunner, cli_db: str) -> str:
-    run(runner, "migrate")
-    return cli_db
-
-
-@pytest.fixture
-def imported(runner: CliRunner, migrated: str, tmp_path: Path) -> dict[str, Any]:
-    """A generated sample, imported: what the import reported."""
-    path = tmp_path / "sample.jsonl"
-    run(runner, "sample", "--out", str(path), "--users", "6", "--sessions", "80")
-    return run_json(runner, "import", str(path))
 
 
 def _due_ids(engine: Engine) -> set[str]:
@@ -344,7 +319,7 @@ class TestHold:
             assert session.legal_hold_reason == "Audit 2026-7"
 
         with freeze_time(later):
-            lifted = run(runner, "hold", "lift", session_id)
+            lifted = run(runner, "hold", "lift", session_id, "--reason", "Closed")
             purge = run_json(runner, "purge")
 
         assert f"hold lifted on {session_id}" in lifted.stdout
@@ -359,16 +334,16 @@ class TestHold:
     ):
         session_id = sorted(_due_ids(cli_engine))[0]
 
-        result = run(runner, "hold", "set", session_id, "--reason", "x", code=1)
+        result = run(runner, "hold", "set", session_id, "--reason", "xyz", code=1)
 
         assert "Session not found" in result.stderr
 
     def test_hold_on_an_unknown_session_fails(self, runner: CliRunner, migrated: str):
-        result = run(runner, "hold", "set", "no-such-id", "--reason", "x", code=1)
+        result = run(runner, "hold", "set", "no-such-id", "--reason", "xyz", code=1)
 
         assert "Session not found" in result.stderr
 
     def test_lift_on_an_unknown_session_fails(self, runner: CliRunner, migrated: str):
-        result = run(runner, "hold", "lift", "no-such-id", code=1)
+        result = run(runner, "hold", "lift", "no-such-id", "--reason", "xyz", code=1)
 
         assert "Session not found" in result.stderr

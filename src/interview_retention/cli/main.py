@@ -9,11 +9,22 @@ from __future__ import annotations
 import enum
 import json
 import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from interview_retention.clock import utcnow
@@ -21,6 +32,9 @@ from interview_retention.config import get_settings
 from interview_retention.db.engine import get_sessionmaker, transaction
 from interview_retention.errors import DomainError
 from interview_retention.logs import configure_logging
+
+if TYPE_CHECKING:
+    from interview_retention.deletion.jobs import OnBatch
 
 app = typer.Typer(no_args_is_help=True, help=__doc__.splitlines()[0])
 users_app = typer.Typer(no_args_is_help=True, help="Create users and issue tokens.")
@@ -46,9 +60,9 @@ def _setup() -> None:
     configure_logging(settings.log_level, json=settings.log_json)
 
 
-def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
+def _fail(message: str, code: int = 1) -> NoReturn:
+    Console(stderr=True).print(f"[red]error:[/red] {message}", soft_wrap=True)
+    raise typer.Exit(code)
 
 
 def _print_json(payload: Any) -> None:
@@ -150,21 +164,94 @@ def sample(
     console.print(f"wrote {out}: {summary}", soft_wrap=True)
 
 
-def _run_job(job: str, as_json: bool, batch_size: int | None = None) -> None:
-    from interview_retention.deletion import jobs
+# Exit status of a plan run that was refused (drifted, stale or run before), so
+# that a script can tell it from a failure.
+EXIT_REFUSED = 3
+
+DryRunFlag = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Store and print the plan of what the job would do now; change nothing.",
+    ),
+]
+PlanOption = Annotated[
+    str | None,
+    typer.Option(
+        "--plan",
+        metavar="PLAN_ID",
+        help="Act on this plan's sessions only; refused (exit 3, the drift printed)"
+        " if the set the job would act on now differs from it.",
+    ),
+]
+BatchSizeOption = Annotated[
+    int | None, typer.Option(min=1, max=10_000, help="Rows per transaction.")
+]
+LimitOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="Stop after this many; with --dry-run, cap the plan."),
+]
+
+
+def _run_job(
+    job: str,
+    *,
+    as_json: bool,
+    dry_run: bool,
+    plan_id: str | None,
+    batch_size: int | None,
+    limit: int | None,
+) -> None:
+    from interview_retention.deletion import jobs, plans
     from interview_retention.deletion.channels import get_channel
     from interview_retention.sessions.cache import get_report_cache
 
-    body = jobs.body_of(
-        job, cache=get_report_cache(), channel=get_channel(), batch_size=batch_size
-    )
-    result = jobs.run_job(
-        job,
-        body,
-        factory=get_sessionmaker(),
-        settings=get_settings(),
-        trigger="cli",
-    )
+    if dry_run and plan_id:
+        _fail("--dry-run makes a plan and --plan runs one: give one of them", code=2)
+    if plan_id and limit:
+        _fail("a plan's set is fixed when it is made: give --limit with --dry-run", 2)
+    settings = get_settings()
+    now = utcnow()
+    if dry_run:
+        _dry_run(job, now=now, limit=limit, batch_size=batch_size, as_json=as_json)
+        return
+
+    run_id = str(uuid.uuid4())
+    try:
+        with transaction() as db:
+            if plan_id:
+                plans.claim(
+                    db, plan_id, job=job, now=now, settings=settings, run_id=run_id
+                )
+                total = len(plans.session_ids(db, plan_id))
+            else:
+                total = plans.count_candidates(db, job, now=now, settings=settings)
+    except plans.PlanRefused as refused:
+        _refused(refused, as_json)
+    except DomainError as exc:
+        _fail(exc.message)
+    if limit is not None:
+        total = min(total, limit)
+
+    params = {"batchSize": batch_size, "limit": limit, "planId": plan_id}
+    with _progress(job, total, enabled=not as_json) as advance:
+        body = jobs.body_of(
+            job,
+            cache=get_report_cache(),
+            channel=get_channel(),
+            batch_size=batch_size,
+            on_batch=advance,
+        )
+        result = jobs.run_job(
+            job,
+            body,
+            factory=get_sessionmaker(),
+            settings=settings,
+            run_id=run_id,
+            trigger="cli",
+            now=now,
+            params={k: v for k, v in params.items() if v is not None},
+        )
     if as_json:
         _print_json(result)
         return
@@ -175,25 +262,195 @@ def _run_job(job: str, as_json: bool, batch_size: int | None = None) -> None:
     console.print(table)
 
 
+@contextmanager
+def _progress(job: str, total: int, *, enabled: bool) -> Iterator[OnBatch]:
+    """A progress bar on stderr, moved after each committed batch."""
+    if not enabled or total == 0:
+        yield lambda done: None
+        return
+    with Progress(
+        TextColumn(f"{job}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+    ) as progress:
+        task = progress.add_task(job, total=total)
+        yield lambda done: progress.update(task, completed=min(done, total))
+
+
+def _dry_run(
+    job: str,
+    *,
+    now: datetime,
+    limit: int | None,
+    batch_size: int | None,
+    as_json: bool,
+) -> None:
+    from interview_retention.admin.schemas import PlanOut
+    from interview_retention.deletion import plans
+
+    settings = get_settings()
+    with transaction() as db:
+        plan = plans.preview(
+            db, job, now=now, settings=settings, limit=limit, batch_size=batch_size
+        )
+        # Every id, for scripts; the table shows the counts.
+        out = PlanOut.of(
+            plan, now=now, settings=settings, page_size=max(plan.item_count, 1)
+        ).model_dump(by_alias=True, mode="json")
+    if as_json:
+        _print_json(out)
+        return
+    _print_plan(out)
+    console.print(
+        f"nothing changed; run exactly this set with: interview-retention {job}"
+        f" --plan {out['planId']}",
+        soft_wrap=True,
+    )
+
+
+def _print_plan(out: dict[str, Any]) -> None:
+    table = Table(title=f"{out['job']} plan (dry run)", show_header=False)
+    table.add_column("what")
+    # A digest is shown whole, wrapped on a narrow terminal, never cut.
+    table.add_column("value", overflow="fold")
+    rows = [
+        ("plan id", out["planId"]),
+        ("state", out["state"]),
+        ("as of", out["asOf"]),
+        ("count", str(out["count"]) + (" (truncated)" if out["truncated"] else "")),
+        ("oldest deadline", out["oldestDeadline"] or "-"),
+        ("digest", out["digest"]),
+        ("expires at", out["expiresAt"]),
+    ]
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+
+
+def _refused(refused: Any, as_json: bool) -> NoReturn:
+    """Print why a plan may not run, with its drift, and exit 3."""
+    if as_json:
+        _print_json({"refused": True, "message": refused.message, **refused.data})
+        raise typer.Exit(EXIT_REFUSED)
+    err = Console(stderr=True)
+    err.print(f"[red]refused:[/red] {refused.message}", soft_wrap=True)
+    data = refused.data
+    if "addedCount" in data:
+        table = Table(title="drift since the plan", show_header=True)
+        table.add_column("change")
+        table.add_column("session")
+        table.add_column("why")
+        for sid in data["added"]:
+            table.add_row("added", sid, "")
+        for item in data["removed"]:
+            table.add_row("removed", item["sessionId"], item["why"])
+        err.print(table)
+        err.print(
+            f"planned {data['planned']}, now {data['current']}:"
+            f" {data['addedCount']} added, {data['removedCount']} removed"
+            f" (at most {len(data['added'])} and {len(data['removed'])} listed)"
+        )
+    raise typer.Exit(EXIT_REFUSED)
+
+
 @app.command()
-def retention(as_json: JsonFlag = False) -> None:
+def retention(
+    as_json: JsonFlag = False,
+    dry_run: DryRunFlag = False,
+    plan: PlanOption = None,
+    batch_size: BatchSizeOption = None,
+    limit: LimitOption = None,
+) -> None:
     """Run the retention rule now: queue notices for sessions it newly covers."""
-    _run_job("retention", as_json)
+    _run_job(
+        "retention",
+        as_json=as_json,
+        dry_run=dry_run,
+        plan_id=plan,
+        batch_size=batch_size,
+        limit=limit,
+    )
 
 
 @app.command()
-def notices(as_json: JsonFlag = False) -> None:
+def notices(
+    as_json: JsonFlag = False,
+    dry_run: DryRunFlag = False,
+    plan: PlanOption = None,
+    batch_size: BatchSizeOption = None,
+    limit: LimitOption = None,
+) -> None:
     """Send the pending-deletion notices that are due now."""
-    _run_job("notices", as_json)
+    _run_job(
+        "notices",
+        as_json=as_json,
+        dry_run=dry_run,
+        plan_id=plan,
+        batch_size=batch_size,
+        limit=limit,
+    )
 
 
 @app.command()
 def purge(
     as_json: JsonFlag = False,
-    batch_size: Annotated[int | None, typer.Option(min=1, max=10_000)] = None,
+    dry_run: DryRunFlag = False,
+    plan: PlanOption = None,
+    batch_size: BatchSizeOption = None,
+    limit: LimitOption = None,
 ) -> None:
     """Hard-delete every session whose deadline has been reached, in batches."""
-    _run_job("purge", as_json, batch_size)
+    _run_job(
+        "purge",
+        as_json=as_json,
+        dry_run=dry_run,
+        plan_id=plan,
+        batch_size=batch_size,
+        limit=limit,
+    )
+
+
+@app.command("plan")
+def show_plan(
+    plan_id: Annotated[str, typer.Argument(metavar="PLAN_ID")],
+    check: Annotated[
+        bool, typer.Option("--check", help="Also show the drift from now.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Show a stored dry-run plan: its state, count, oldest deadline and digest."""
+    from interview_retention.admin.schemas import PlanOut
+    from interview_retention.deletion import plans
+
+    settings = get_settings()
+    now = utcnow()
+    try:
+        with transaction() as db:
+            plan = plans.get_plan(db, plan_id)
+            drift = (
+                plans.check(db, plan, now=now, settings=settings).as_dict()
+                if check
+                else None
+            )
+            out = PlanOut.of(
+                plan,
+                now=now,
+                settings=settings,
+                page_size=max(plan.item_count, 1),
+                drift=drift,
+            ).model_dump(by_alias=True, mode="json")
+    except DomainError as exc:
+        _fail(exc.message)
+    if as_json:
+        _print_json(out)
+        return
+    _print_plan(out)
+    if drift is not None:
+        console.print(
+            f"drift now: {drift['addedCount']} added, {drift['removedCount']} removed"
+        )
 
 
 @app.command()
@@ -218,11 +475,33 @@ def backlog(as_json: JsonFlag = False) -> None:
     console.print(table)
 
 
+def _instant(value: str | None, name: str) -> datetime | None:
+    """An ISO 8601 instant; one without an offset is taken as UTC."""
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"{name}: {value!r} is not an ISO 8601 instant", code=2)
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+
+
 @app.command("deletion-log")
 def deletion_log(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 20,
     reason: Annotated[
         Reason | None, typer.Option(case_sensitive=False, help="Only this reason.")
+    ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Only this user id's sessions.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Purged at or after (ISO 8601, UTC if no offset)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(help="Purged before (ISO 8601)."),
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -231,19 +510,25 @@ def deletion_log(
     from interview_retention.deletion.service import list_tombstones
 
     with transaction() as db:
-        entries, _ = list_tombstones(
-            db, reason=reason.value if reason else None, limit=limit
+        entries, total = list_tombstones(
+            db,
+            since=_instant(since, "--since"),
+            until=_instant(until, "--until"),
+            reason=reason.value if reason else None,
+            user_id=user,
+            limit=limit,
         )
     rows = [TombstoneOut.of(e).model_dump(by_alias=True, mode="json") for e in entries]
     if as_json:
         _print_json(rows)
         return
-    table = Table(title=f"deletion log (newest {len(rows)})")
-    for column in ("session", "reason", "actor", "purged at", "rows"):
+    table = Table(title=f"deletion log (newest {len(rows)} of {total})")
+    for column in ("session", "user", "reason", "actor", "purged at", "rows"):
         table.add_column(column)
     for row in rows:
         table.add_row(
             row["sessionId"],
+            row["userId"],
             row["reason"],
             row["actor"],
             row["purgedAt"][:19],
@@ -252,41 +537,100 @@ def deletion_log(
     console.print(table)
 
 
+HoldReason = Annotated[
+    str, typer.Option(help="Why, in words kept with the record (3 to 500 characters).")
+]
+# Holds set or lifted by hand carry this actor in their record.
+CLI_ACTOR = "cli"
+
+
+def _hold_reason(reason: str) -> str:
+    from interview_retention.admin.schemas import HoldRequest
+
+    if not 3 <= len(reason.strip()) <= 500:
+        _fail("--reason must be 3 to 500 characters", code=2)
+    return HoldRequest(reason=reason).reason
+
+
+def _print_session(session: Any, message: str, as_json: bool) -> None:
+    from interview_retention.sessions.schemas import SessionOut
+
+    if as_json:
+        _print_json(SessionOut.of(session).model_dump(by_alias=True, mode="json"))
+    else:
+        console.print(message)
+
+
 @hold_app.command("set")
-def hold_set(
-    session_id: str,
-    reason: Annotated[str, typer.Option(help="Why the session must be kept.")],
-) -> None:
+def hold_set(session_id: str, reason: HoldReason, as_json: JsonFlag = False) -> None:
     """Put a session on legal hold: no retention, no purge, no hard delete."""
     from interview_retention.deletion.service import set_legal_hold
 
+    reason = _hold_reason(reason)
     try:
         with transaction() as db:
-            set_legal_hold(
+            session = set_legal_hold(
                 db,
                 session_id=session_id,
                 reason=reason,
+                actor=CLI_ACTOR,
                 now=utcnow(),
                 settings=get_settings(),
             )
     except DomainError as exc:
         _fail(exc.message)
-    console.print(f"hold set on {session_id}")
+    _print_session(session, f"hold set on {session_id}", as_json)
 
 
 @hold_app.command("lift")
-def hold_lift(session_id: str) -> None:
+def hold_lift(session_id: str, reason: HoldReason, as_json: JsonFlag = False) -> None:
     """Lift a legal hold; nothing is deleted sooner than GRACE_DAYS from now."""
     from interview_retention.deletion.service import lift_legal_hold
 
+    reason = _hold_reason(reason)
     try:
         with transaction() as db:
-            lift_legal_hold(
-                db, session_id=session_id, now=utcnow(), settings=get_settings()
+            session = lift_legal_hold(
+                db,
+                session_id=session_id,
+                reason=reason,
+                actor=CLI_ACTOR,
+                now=utcnow(),
+                settings=get_settings(),
             )
     except DomainError as exc:
         _fail(exc.message)
-    console.print(f"hold lifted on {session_id}")
+    _print_session(session, f"hold lifted on {session_id}", as_json)
+
+
+@hold_app.command("history")
+def hold_history(session_id: str, as_json: JsonFlag = False) -> None:
+    """Every hold set or lifted on a session: when, by whom and why."""
+    from interview_retention.deletion.service import hold_history as history
+
+    with transaction() as db:
+        events = [
+            {
+                "action": e.action,
+                "reason": e.reason,
+                "actor": e.actor,
+                "at": e.at.isoformat(),
+            }
+            for e in history(db, session_id)
+        ]
+    if as_json:
+        _print_json(events)
+        return
+    if not events:
+        _fail(f"no hold was ever set on {session_id}")
+    table = Table(title=f"legal holds of {session_id}")
+    for column in ("at", "action", "actor", "reason"):
+        table.add_column(column)
+    for event in events:
+        table.add_row(
+            event["at"][:19], event["action"], event["actor"], event["reason"]
+        )
+    console.print(table)
 
 
 def _duration(seconds: float | None) -> str | None:
