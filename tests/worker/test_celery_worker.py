@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from interview_retention.clock import utcnow
 from interview_retention.config import Settings
+from interview_retention.deletion import plans
 from interview_retention.deletion.models import DeletionLogEntry, DeletionNotice, JobRun
 from interview_retention.sessions.cache import RedisReportCache
 from interview_retention.sessions.models import InterviewSession
@@ -182,3 +183,37 @@ def test_worker_applies_retention_rule(worker, pg_factory):
             )
         ).all()
     assert noticed == [(old, 1)]
+
+
+def test_worker_runs_a_plan_with_the_triggers_params(worker, pg_factory, pg_settings):
+    now = utcnow()
+    with pg_factory() as db:
+        user, _ = make_user(db)
+        due = [
+            make_soft_deleted(db, user, deadline=now - timedelta(hours=3 - i)).id
+            for i in range(3)
+        ]
+        plan = plans.preview(db, "purge", now=now, settings=pg_settings, limit=2)
+        task_id = f"purge-plan-{uuid.uuid4()}"
+        plans.claim(
+            db, plan.id, job="purge", now=now, settings=pg_settings, run_id=task_id
+        )
+        db.commit()
+    params = {"planId": plan.id, "batchSize": 1}
+
+    worker.app.send_task(
+        "interview_retention.purge.purge_expired_sessions",
+        task_id=task_id,
+        kwargs={"trigger": "admin", "params": params},
+    )
+    wait_for(worker, lambda: job_status(pg_factory, task_id) == "SUCCEEDED")
+
+    with pg_factory() as db:
+        remaining = db.scalars(select(InterviewSession.id)).all()
+        run = db.get(JobRun, task_id)
+    assert remaining == [due[2]]
+    assert run.params == params
+    assert run.result["planned"] == 2
+    assert run.result["purged"] == 2
+    assert run.result["batches"] == 2
+    assert run.progress["processed"] == 2
