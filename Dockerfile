@@ -6,8 +6,9 @@ WORKDIR /app
 COPY pyproject.toml README.md alembic.ini ./
 COPY src ./src
 COPY migrations ./migrations
-# Editable, so that the CLI finds the migrations beside the package.
-RUN pip install --no-cache-dir -e . && useradd --create-home app && chown -R app /app
+# Editable, so that the CLI finds the migrations beside the package; with Flower,
+# so that the same image serves the `flower` service of docker-compose.yml.
+RUN pip install --no-cache-dir -e '.[flower]' && useradd --create-home app && chown -R app /app
 USER app
 
 EXPOSE 8000

@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint format install clean sample
+.PHONY: run test lint format install clean sample flower
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -40,6 +40,14 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format src tests migrations
 	$(BIN)/ruff check --fix src tests migrations
+
+# Flower on http://127.0.0.1:5555, behind FLOWER_BASIC_AUTH (user:password). It
+# needs REDIS_URL: the folder broker of `make run` has no events to watch.
+flower: $(STAMP)
+	@test -n "$$REDIS_URL" || { echo "make flower needs REDIS_URL; Flower cannot watch the folder broker"; exit 1; }
+	@test -n "$$FLOWER_BASIC_AUTH" || { echo "set FLOWER_BASIC_AUTH=user:password"; exit 1; }
+	$(BIN)/python -m pip install --quiet -e '.[dev,flower]'
+	$(BIN)/celery -A interview_retention.worker.celery_app:celery_app flower --address=127.0.0.1 --port=5555
 
 sample: $(STAMP)
 	$(BIN)/interview-retention sample --out var/sample.jsonl

@@ -129,6 +129,10 @@ def create_celery(settings: Settings | None = None) -> Celery:
         worker_hijack_root_logger=False,
         beat_schedule=beat_schedule(settings),
         **beat_settings(settings),
+        # Task events let Flower show each task's life; they travel over Redis
+        # pub/sub, which the folder broker does not have.
+        worker_send_task_events=bool(settings.redis_url),
+        task_send_sent_event=bool(settings.redis_url),
     )
     app.autodiscover_tasks(["interview_retention.worker"], related_name="tasks")
     return app
