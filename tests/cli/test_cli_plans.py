@@ -326,3 +326,20 @@ class TestHolds:
             "no hold was ever set"
             in run(runner, "hold", "history", "no-such-id", code=1).stderr
         )
+
+
+class TestBacklog:
+    def test_shows_each_jobs_heartbeat(
+        self, runner: CliRunner, imported: dict[str, Any]
+    ):
+        run_json(runner, "purge")
+
+        status = run_json(runner, "backlog")
+        table = run(runner, "backlog").stdout
+
+        jobs = {job["job"]: job for job in status["jobs"]}
+        assert jobs["purge"]["lastSuccessAt"] is not None
+        assert jobs["retention"]["lastStartedAt"] is None
+        assert status["dueNow"] == 0
+        assert "never ran" in table
+        assert "ok" in table

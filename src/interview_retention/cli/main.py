@@ -455,24 +455,52 @@ def show_plan(
 
 @app.command()
 def backlog(as_json: JsonFlag = False) -> None:
-    """Counts of sessions waiting, scheduled, due and overdue, and of notices."""
-    from interview_retention.deletion import service
+    """Counts of sessions waiting, scheduled, due and overdue, of notices and
+    holds, and each job's heartbeat: last start, success and error."""
+    from interview_retention.deletion.health import retention_status
 
+    settings = get_settings()
     with transaction() as db:
-        counts = service.backlog(
-            db, now=utcnow(), overdue_after=get_settings().overdue_after
-        )
+        status = retention_status(db, now=utcnow(), settings=settings)
     if as_json:
-        _print_json(counts.as_dict())
+        _print_json(status.as_dict())
         return
-    table = Table(title="retention backlog")
+    title = "retention backlog" + (
+        " (DELETIONS PAUSED)" if status.deletions_paused else ""
+    )
+    table = Table(title=title)
     table.add_column("what")
     table.add_column("count", justify="right")
-    for key, value in vars(counts).items():
+    for key, value in vars(status.backlog).items():
         if key.endswith("_seconds"):
             key, value = key.removesuffix("_seconds"), _duration(value)
         table.add_row(key.replace("_", " "), "-" if value is None else str(value))
     console.print(table)
+
+    jobs = Table(title="jobs")
+    for column in ("job", "last start", "last success", "last error", "quiet for"):
+        jobs.add_column(column)
+    jobs.add_column("state")
+    for job in status.jobs:
+        if job.silent:
+            state = "silent"
+        elif job.age_seconds is None:
+            state = "never ran"
+        else:
+            state = "failing" if job.failing else "ok"
+        jobs.add_row(
+            job.job,
+            _when(job.last_started_at),
+            _when(job.last_success_at),
+            _when(job.last_error_at),
+            _duration(job.age_seconds) or "-",
+            state,
+        )
+    console.print(jobs)
+
+
+def _when(at: datetime | None) -> str:
+    return "-" if at is None else at.strftime("%Y-%m-%d %H:%M")
 
 
 def _instant(value: str | None, name: str) -> datetime | None:
