@@ -366,6 +366,16 @@ class TestClaim:
         else:
             assert claim(db, plan, now + age, settings).executed_run_id == "run-1"
 
+    def test_refused_and_kept_while_deletions_are_paused(self, db, now, settings):
+        plan = preview(db, "purge", now, settings)
+        paused = settings.model_copy(update={"deletions_paused": True})
+
+        with pytest.raises(plans.PlanRefused, match="paused"):
+            claim(db, plan, now, paused)
+        db.rollback()
+
+        assert claim(db, plan, now, settings).executed_run_id == "run-1"
+
     def test_a_plan_of_another_job_is_refused(self, db, now, settings):
         plan = preview(db, "retention", now, settings)
 

@@ -274,6 +274,8 @@ def claim(
 
     Raises PlanRefused when it was run before, is stale, or its set drifted;
     nothing is marked then. Two claims at once: one wins, the other is refused.
+    While DELETIONS_PAUSED is set it is refused too: the run would only report,
+    and the plan, used up, could not run once deletions resume.
     """
     plan = get_plan(db, plan_id)
     if plan.job != job:
@@ -281,6 +283,12 @@ def claim(
     state = state_of(plan, now=now, settings=settings)
     if state == "EXECUTED":
         raise _already_run(plan)
+    if settings.deletions_paused:
+        raise PlanRefused(
+            "Deletions are paused (DELETIONS_PAUSED); the plan is kept for when"
+            " they resume",
+            {"planId": plan.id, "deletionsPaused": True},
+        )
     if state == "STALE":
         raise PlanRefused(
             f"Plan is stale: made at {plan.as_of.isoformat()}, and plans expire"
