@@ -163,6 +163,22 @@ class TestOptions:
         assert message in assert_error(response, 422)
         assert sent == []
 
+    @pytest.mark.parametrize(
+        ("token", "code"), [(None, 401), ("user", 403)], ids=["no-token", "user"]
+    )
+    def test_the_caller_is_checked_before_the_options(
+        self, client, db, sent, token, code
+    ):
+        _, user_token = make_user(db)
+        headers = auth(user_token) if token == "user" else {}
+
+        response = client.post(
+            f"{ADMIN}/jobs/purge", json={"force": True, "limit": 0}, headers=headers
+        )
+
+        assert_error(response, code)
+        assert sent == []
+
     def test_batch_size_and_limit_travel_with_the_task(self, client, db, sent, admin):
         user, headers = admin
 

@@ -347,10 +347,14 @@ def _refused(refused: Any, as_json: bool) -> NoReturn:
         for item in data["removed"]:
             table.add_row("removed", item["sessionId"], item["why"])
         err.print(table)
+        capped = (
+            len(data["added"]) < data["addedCount"]
+            or len(data["removed"]) < data["removedCount"]
+        )
         err.print(
             f"planned {data['planned']}, now {data['current']}:"
             f" {data['addedCount']} added, {data['removedCount']} removed"
-            f" (at most {len(data['added'])} and {len(data['removed'])} listed)"
+            + ("; the first of each are listed" if capped else "")
         )
     raise typer.Exit(EXIT_REFUSED)
 

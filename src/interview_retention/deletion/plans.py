@@ -32,7 +32,7 @@ import hashlib
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Select, func, select, update
@@ -116,6 +116,11 @@ def count_candidates(
     return db.scalar(select(func.count()).select_from(query)) or 0
 
 
+def iso(at: datetime | None) -> str | None:
+    """An instant as the API writes it: UTC with a Z."""
+    return None if at is None else at.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def digest_of(ids: Iterable[str]) -> str:
     """SHA-256 of the sorted ids, one per line."""
     return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
@@ -163,9 +168,7 @@ def summary(plan: DeletionPlan) -> dict[str, Any]:
     return {
         "plan_id": plan.id,
         "count": plan.item_count,
-        "oldest_deadline": plan.oldest_deadline.isoformat()
-        if plan.oldest_deadline
-        else None,
+        "oldest_deadline": iso(plan.oldest_deadline),
         "digest": plan.digest,
         "truncated": bool(plan.params.get("truncated")),
     }
@@ -191,8 +194,8 @@ class Drift:
         return {
             "planId": self.plan.id,
             "job": self.plan.job,
-            "asOf": self.plan.as_of.isoformat(),
-            "checkedAt": self.checked_at.isoformat(),
+            "asOf": iso(self.plan.as_of),
+            "checkedAt": iso(self.checked_at),
             "planned": self.plan.item_count,
             "current": len(self.current),
             "digest": self.plan.digest,
@@ -291,12 +294,12 @@ def claim(
         )
     if state == "STALE":
         raise PlanRefused(
-            f"Plan is stale: made at {plan.as_of.isoformat()}, and plans expire"
+            f"Plan is stale: made at {iso(plan.as_of)}, and plans expire"
             f" after {settings.plan_max_age_minutes} minutes; make a new dry run",
             {
                 "planId": plan.id,
-                "asOf": plan.as_of.isoformat(),
-                "expiredAt": (plan.as_of + settings.plan_max_age).isoformat(),
+                "asOf": iso(plan.as_of),
+                "expiredAt": iso(plan.as_of + settings.plan_max_age),
             },
         )
 
@@ -339,7 +342,7 @@ def _already_run(plan: DeletionPlan) -> PlanRefused:
         f"Plan was already run (run {plan.executed_run_id}); a plan runs once",
         {
             "planId": plan.id,
-            "executedAt": plan.executed_at.isoformat() if plan.executed_at else None,
+            "executedAt": iso(plan.executed_at),
             "executedRunId": plan.executed_run_id,
         },
     )
