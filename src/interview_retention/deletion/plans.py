@@ -24,6 +24,10 @@ joined and ids that left), when the plan is older than PLAN_MAX_AGE_MINUTES, and
 when it was run before: a plan runs once. A run that passes the check acts on the
 plan's ids only, each batch still re-checking its rows under lock, so a session
 that leaves the set after the check is skipped, never acted on.
+
+Plans are kept: nothing deletes old ones yet, and each holds its ids (about 40
+bytes each, up to PLAN_MAX_ITEMS), so a busy console grows `deletion_plans` by a
+few megabytes per large dry run until someone prunes it by hand.
 """
 
 from __future__ import annotations
