@@ -397,7 +397,8 @@ def notices(
 ) -> dict[str, Any]:
     """Send every notice due at `ctx.now`; failures wait for their next attempt.
 
-    With `limit`, stop after that many notices claimed; with `planId`, only the
+    With `limit`, stop after that many notices claimed (a notice the batch
+    cancels counts too, though a dry run leaves it out); with `planId`, only the
     notices of the plan's sessions.
     """
     dry = _dry_run(ctx, "notices")
