@@ -111,4 +111,6 @@ def degradation(
 
 
 def _minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)}m"
+    """`61m`, or `2m41s` when it is not whole minutes."""
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes}m{rest:02d}s" if rest else f"{minutes}m"
