@@ -126,7 +126,7 @@ class Settings(BaseSettings):
     # One beat: with REDIS_URL, beat keeps its schedule in Redis under this prefix
     # and holds a lock there; a second beat waits for the lock, and takes over
     # within the lock timeout once the first one is gone.
-    beat_key_prefix: str = "ir:beat"
+    beat_key_prefix: str = "ir:beat:"
     beat_lock_timeout_seconds: int = Field(30, ge=5)
 
     log_level: str = "INFO"

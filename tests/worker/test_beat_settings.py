@@ -21,14 +21,14 @@ def test_with_redis_beat_takes_redbeats_lock(tmp_path):
         settings(
             tmp_path,
             redis_url="redis://cache:6379/2",
-            beat_key_prefix="prod:beat",
+            beat_key_prefix="prod:beat:",
             beat_lock_timeout_seconds=30,
         )
     )
 
     assert conf["beat_scheduler"] == "redbeat.RedBeatScheduler"
     assert conf["redbeat_redis_url"] == "redis://cache:6379/2"
-    assert conf["redbeat_key_prefix"] == "prod:beat"
+    assert conf["redbeat_key_prefix"] == "prod:beat:"
     assert conf["redbeat_lock_timeout"] == 30
     # The leader renews its lock on every tick, five ticks per lock timeout.
     assert conf["beat_max_loop_interval"] == 6

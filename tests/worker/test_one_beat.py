@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CELERY = Path(sys.executable).with_name("celery")
 LOCK_TIMEOUT = 5
 BROKER_PREFIX = "irtest:beat-broker:"
-BEAT_PREFIX = "irtest:beat"
+BEAT_PREFIX = "irtest:beat:"
 SENT = "Scheduler: Sending due task tick"
 
 

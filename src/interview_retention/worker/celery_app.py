@@ -79,7 +79,8 @@ def beat_settings(settings: Settings) -> dict[str, Any]:
     """One beat at a time: with Redis, RedBeat's scheduler and its lock.
 
     Beat keeps its schedule in Redis under BEAT_KEY_PREFIX and, before it sends
-    anything, takes a lock there (`<prefix>:lock`) that it renews on every tick.
+    anything, takes a lock there (`<prefix>:lock`, so `ir:beat::lock` with the
+    default prefix, as RedBeat spells its own keys) that it renews on every tick.
     A second beat waits for that lock instead of sending the schedule again, and
     takes over within BEAT_LOCK_TIMEOUT_SECONDS (plus one tick) once the first
     is gone; a beat stopped cleanly hands the lock over at once. Beat ticks at
@@ -119,6 +120,8 @@ def create_celery(settings: Settings | None = None) -> Celery:
         worker_prefetch_multiplier=1,
         task_ignore_result=True,
         result_backend=None,
+        # No results are kept, so beat needs no daily `celery.backend_cleanup`.
+        result_expires=None,
         task_serializer="json",
         accept_content=["json"],
         timezone="UTC",
