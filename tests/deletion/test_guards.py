@@ -301,3 +301,41 @@ def test_describe_keeps_a_database_errors_content_out():
     error = db_error("Key (email)=(ines@example.com) already exists", "23505")
 
     assert heartbeats.describe(error) == "OperationalError: FakeOrig (23505)"
+
+
+def test_a_purge_batch_that_fails_busy_after_deleting_is_undone_and_redone(
+    db, factory, settings, cache, user, now, monkeypatch
+):
+    from interview_retention.deletion import service
+    from tests.deletion.support import tombstones
+
+    ids = [
+        make_soft_deleted(db, user, deadline=now - timedelta(minutes=m + 1)).id
+        for m in range(3)
+    ]
+    real = service.purge_batch
+    calls = []
+
+    def busy_once(batch_db, **kwargs):
+        batch = real(batch_db, **kwargs)
+        calls.append(len(batch.purged))
+        if len(calls) == 1:
+            # Everything of the batch is done but the commit: then the database
+            # gives up on a lock.
+            raise db_error("canceling statement due to lock timeout", "55P03")
+        return batch
+
+    monkeypatch.setattr(service, "purge_batch", busy_once)
+
+    result = jobs.run_job(
+        "purge",
+        lambda ctx: jobs.purge(ctx, cache=cache),
+        factory=factory,
+        settings=fast(settings),
+        now=now,
+    )
+
+    assert calls[:2] == [3, 3]
+    assert result["purged"] == 3
+    assert not any(exists(db, sid) for sid in ids)
+    assert sorted(t.session_id for t in tombstones(db)) == sorted(ids)
