@@ -21,14 +21,18 @@ from interview_retention.api.deps import (
     Now,
     SessionId,
 )
-from interview_retention.api.envelope import Envelope, ok
+from interview_retention.api.envelope import Envelope, error_responses, ok
 from interview_retention.clock import UTCInstant
 from interview_retention.deletion import service as deletion
 from interview_retention.deletion.models import JobRun
 from interview_retention.errors import Invalid, NotFound
 from interview_retention.sessions.schemas import SessionOut
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(
+    prefix="/api/admin",
+    tags=["admin"],
+    responses=error_responses(401, 403, 422, 429, 500),
+)
 
 Job = Literal["retention", "notices", "purge"]
 HoldBody = Annotated[HoldRequest, Depends(json_body(HoldRequest))]
@@ -60,7 +64,10 @@ def trigger_job(
 
 
 @router.get(
-    "/tasks/{taskId}", response_model=Envelope[JobRunOut], summary="A job run's state"
+    "/tasks/{taskId}",
+    response_model=Envelope[JobRunOut],
+    responses=error_responses(404),
+    summary="A job run's state",
 )
 def get_task(
     task_id: Annotated[str, Path(alias="taskId")], db: DbSession, admin: CurrentAdmin
@@ -87,6 +94,7 @@ def get_backlog(
     "/sessions/{sessionId}/legal-hold",
     response_model=Envelope[SessionOut],
     openapi_extra=schema_of(HoldRequest),
+    responses=error_responses(404, 413, 415),
     summary="Put a session on legal hold",
 )
 def set_hold(
@@ -107,6 +115,7 @@ def set_hold(
     "/sessions/{sessionId}/legal-hold",
     response_model=Envelope[SessionOut],
     summary="Lift a legal hold",
+    responses=error_responses(404),
 )
 def lift_hold(
     session_id: SessionId,

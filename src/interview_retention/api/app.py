@@ -60,7 +60,12 @@ def create_app(
     def healthz() -> dict[str, Any]:
         return ok({"status": "ok", "version": __version__})
 
-    @app.get("/readyz", tags=["health"], summary="Database and broker reachable")
+    @app.get(
+        "/readyz",
+        tags=["health"],
+        summary="Database and broker reachable",
+        responses=envelope.error_responses(503),
+    )
     def readyz() -> Any:
         checks = {"database": _database_ok(app), "broker": _broker_ok(settings)}
         if all(checks.values()):
