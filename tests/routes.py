@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from fastapi import FastAPI
@@ -48,3 +49,23 @@ def api_operations(app: FastAPI) -> list[Operation]:
         for method in context.methods or ():
             found.add(Operation(method, context.path, route.endpoint))
     return sorted(found, key=lambda op: (op.path, op.method))
+
+
+@lru_cache
+def uncalled_app() -> FastAPI:
+    """The app as the service builds it, to read its routes and document from.
+
+    It is never called, so it needs no database.
+    """
+    from interview_retention.api.app import create_app
+    from interview_retention.config import Settings
+    from interview_retention.sessions.cache import NoCache
+
+    return create_app(
+        Settings(_env_file=None, database_url="sqlite://"),  # type: ignore[call-arg]
+        report_cache=NoCache(),
+    )
+
+
+def served_operations() -> list[Operation]:
+    return api_operations(uncalled_app())

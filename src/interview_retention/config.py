@@ -94,6 +94,14 @@ class Settings(BaseSettings):
     report_cache_ttl_seconds: int = Field(3600, ge=1)
     cache_key_prefix: str = "ir:"
 
+    # API tokens expire this many days after they were issued; 0 means never.
+    token_ttl_days: int = Field(90, ge=0, le=3650)
+    # Failed authentications allowed per client address in a moving window, in
+    # the `limits` notation ("20/minute", "100 per hour"); past it, 429.
+    auth_failure_limit: str = "20/minute"
+    # Prefixes the Redis keys of those counts.
+    auth_limit_key_prefix: str = "ir:auth-failures"
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -101,6 +109,19 @@ class Settings(BaseSettings):
     @classmethod
     def _normalize_database_url(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @field_validator("auth_failure_limit")
+    @classmethod
+    def _parse_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(
+                f"AUTH_FAILURE_LIMIT must read like '20/minute', got {value!r}"
+            ) from None
+        return value
 
     @field_validator("retention_statuses", mode="before")
     @classmethod
@@ -162,6 +183,11 @@ class Settings(BaseSettings):
     @property
     def grace_period(self) -> timedelta:
         return timedelta(days=self.grace_days)
+
+    @property
+    def token_ttl(self) -> timedelta | None:
+        """How long a token lives, or None if tokens never expire."""
+        return timedelta(days=self.token_ttl_days) if self.token_ttl_days else None
 
     @property
     def overdue_after(self) -> timedelta:

@@ -14,6 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from interview_retention import __version__
 from interview_retention.admin.api import router as admin_router
 from interview_retention.api import envelope
+from interview_retention.api.auth_limit import AuthFailureLimit
 from interview_retention.api.envelope import error_response, ok
 from interview_retention.config import Settings, get_settings
 from interview_retention.db.engine import create_db_engine, get_sessionmaker
@@ -47,6 +48,11 @@ def create_app(
     app.state.engine = engine
     app.state.sessionmaker = get_sessionmaker(engine)
     app.state.report_cache = report_cache or get_report_cache()
+    app.state.auth_limit = AuthFailureLimit(
+        settings.auth_failure_limit,
+        redis_url=settings.redis_url,
+        key_prefix=settings.auth_limit_key_prefix,
+    )
 
     app.add_exception_handler(StarletteHTTPException, envelope.http_error)
     app.add_exception_handler(RequestValidationError, envelope.validation_error)
