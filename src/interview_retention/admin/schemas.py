@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AwareDatetime, ConfigDict, Field
+from pydantic import AwareDatetime, Field
 
 from interview_retention.deletion.models import DeletionLogEntry, JobRun
-from interview_retention.sessions.schemas import CamelModel
+from interview_retention.sessions.schemas import REQUEST, CamelModel
 
 
 class HoldRequest(CamelModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     reason: str = Field(min_length=3, max_length=500)
 

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from interview_retention.clock import NEEDS_OFFSET
 from interview_retention.errors import DomainError
 
 T = TypeVar("T")
@@ -96,7 +97,11 @@ def describe_validation(errors: list[Any]) -> str:
     parts = []
     for err in errors[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
-        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err["msg"])
+        if err.get("type") == "timezone_aware":
+            message = NEEDS_OFFSET
+        else:
+            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return "Invalid request: " + "; ".join(parts) + more
 
