@@ -6,6 +6,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -76,10 +77,14 @@ class Settings(BaseSettings):
     # the backlog: the purge runs every few minutes, so it is falling behind.
     overdue_after_minutes: int = Field(15, ge=1)
 
-    # Beat schedule, as five-field cron expressions evaluated in UTC.
+    # Beat schedule, as five-field cron expressions read in SCHEDULE_TIMEZONE: an
+    # IANA zone name, so that "0 3 * * *" in Europe/Berlin runs at 03:00 local
+    # time in summer and winter alike. Deadlines never depend on it: they are
+    # instants, and a run handles whatever is due whenever it starts.
     retention_schedule: str = "7 * * * *"
     notices_schedule: str = "*/5 * * * *"
     purge_schedule: str = "*/5 * * * *"
+    schedule_timezone: str = "UTC"
 
     # Celery delivery: a task may run this long before it is killed, and the broker
     # redelivers an unacknowledged message only after the visibility timeout.
@@ -120,6 +125,18 @@ class Settings(BaseSettings):
         except ValueError:
             raise ValueError(
                 f"AUTH_FAILURE_LIMIT must read like '20/minute', got {value!r}"
+            ) from None
+        return value
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "SCHEDULE_TIMEZONE must be an IANA time zone such as UTC or"
+                f" Europe/Berlin, got {value!r}"
             ) from None
         return value
 
