@@ -18,6 +18,8 @@ from sqlalchemy.exc import ArgumentError
 DEFAULT_VAR_DIR = Path("var")
 DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_VAR_DIR / 'interview-retention.sqlite3'}"
 
+MAX_PERIOD_DAYS = 36_500
+
 SESSION_STATUSES = ("CREATED", "IN_PROGRESS", "COMPLETED", "EVALUATED", "DELETED")
 
 
@@ -57,10 +59,12 @@ class Settings(BaseSettings):
     port: int = 8000
     var_dir: Path = DEFAULT_VAR_DIR
 
-    # The periods of the deletion lifecycle.
-    recovery_days: int = Field(30, ge=1)
-    retention_days: int = Field(90, ge=1)
-    grace_days: int = Field(7, ge=1)
+    # The periods of the deletion lifecycle. At most a century: a deadline is now
+    # plus a period, and a longer one would overflow the calendar (year 9999)
+    # at the first soft delete, a 500 instead of a refusal to start.
+    recovery_days: int = Field(30, ge=1, le=MAX_PERIOD_DAYS)
+    retention_days: int = Field(90, ge=1, le=MAX_PERIOD_DAYS)
+    grace_days: int = Field(7, ge=1, le=MAX_PERIOD_DAYS)
     retention_statuses: Annotated[tuple[str, ...], NoDecode] = (
         "COMPLETED",
         "EVALUATED",
