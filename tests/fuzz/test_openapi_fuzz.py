@@ -44,6 +44,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 from sqlalchemy import Engine, delete, insert, select
+from sqlalchemy.orm import Session
 
 from interview_retention.api.app import create_app
 from interview_retention.clock import utcnow
@@ -55,7 +56,7 @@ from tests.factories import auth, make_session, make_user
 from tests.routes import served_operations, uncalled_app
 from tests.snapshot import changed_tables, table_digests
 
-EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "40"))
+EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
 SEED = os.environ.get("FUZZ_SEED")
 
 # Every operation of the document becomes one test.
@@ -134,8 +135,6 @@ def _keep_seed(world: World) -> None:
 
 
 def _seed(world: World) -> None:
-    from sqlalchemy.orm import Session
-
     now = utcnow()
     with Session(world.engine, expire_on_commit=False) as db:
         make_session(db, world.owner, id=OWN_CREATED, status="CREATED")
