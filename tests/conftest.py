@@ -109,6 +109,10 @@ def _settings(url: str, worker_tag: str, **overrides: object) -> Settings:
         "redis_url": REDIS_URL,
         "cache_key_prefix": f"irtest:{RUN_ID}:{worker_tag}:",
         "broker_key_prefix": f"irtest:{RUN_ID}:{worker_tag}:broker:",
+        # Each test counts failed authentications apart: the test client always
+        # comes from the same address, and one test's failures must not lock
+        # out the next.
+        "auth_limit_key_prefix": f"irtest:{RUN_ID}:{worker_tag}:auth:{uuid.uuid4()}",
         "log_json": True,
         **overrides,
     }
@@ -185,3 +189,23 @@ def cache(settings: Settings, redis_client: redis.Redis) -> RedisReportCache:
 def client(settings: Settings, cache: RedisReportCache, engine: Engine) -> TestClient:
     app = create_app(settings, engine=engine, report_cache=cache)
     return TestClient(app, raise_server_exceptions=False)
+
+
+@pytest.fixture
+def sent(monkeypatch, factory) -> list[dict]:
+    """Every task the API sends, with whether its run was committed when it was sent."""
+    from interview_retention.deletion.models import JobRun
+    from interview_retention.worker.tasks import TASKS
+
+    calls: list[dict] = []
+    for job, task in TASKS.items():
+
+        def record(*args, _job=job, **kwargs):
+            with factory() as check:
+                committed = check.get(JobRun, kwargs.get("task_id")) is not None
+            calls.append(
+                {"job": _job, "args": args, "kwargs": kwargs, "committed": committed}
+            )
+
+        monkeypatch.setattr(task, "apply_async", record)
+    return calls

@@ -6,6 +6,7 @@ from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -16,6 +17,8 @@ from sqlalchemy.exc import ArgumentError
 # both started from the repository root, share one SQLite file and one broker folder.
 DEFAULT_VAR_DIR = Path("var")
 DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_VAR_DIR / 'interview-retention.sqlite3'}"
+
+MAX_PERIOD_DAYS = 36_500
 
 SESSION_STATUSES = ("CREATED", "IN_PROGRESS", "COMPLETED", "EVALUATED", "DELETED")
 
@@ -56,10 +59,12 @@ class Settings(BaseSettings):
     port: int = 8000
     var_dir: Path = DEFAULT_VAR_DIR
 
-    # The periods of the deletion lifecycle.
-    recovery_days: int = Field(30, ge=1)
-    retention_days: int = Field(90, ge=1)
-    grace_days: int = Field(7, ge=1)
+    # The periods of the deletion lifecycle. At most a century: a deadline is now
+    # plus a period, and a longer one would overflow the calendar (year 9999)
+    # at the first soft delete, a 500 instead of a refusal to start.
+    recovery_days: int = Field(30, ge=1, le=MAX_PERIOD_DAYS)
+    retention_days: int = Field(90, ge=1, le=MAX_PERIOD_DAYS)
+    grace_days: int = Field(7, ge=1, le=MAX_PERIOD_DAYS)
     retention_statuses: Annotated[tuple[str, ...], NoDecode] = (
         "COMPLETED",
         "EVALUATED",
@@ -83,10 +88,14 @@ class Settings(BaseSettings):
     plan_max_items: int = Field(100_000, ge=1, le=1_000_000)
     plan_max_age_minutes: int = Field(60, ge=1)
 
-    # Beat schedule, as five-field cron expressions evaluated in UTC.
+    # Beat schedule, as five-field cron expressions read in SCHEDULE_TIMEZONE: an
+    # IANA zone name, so that "0 3 * * *" in Europe/Berlin runs at 03:00 local
+    # time in summer and winter alike. Deadlines never depend on it: they are
+    # instants, and a run handles whatever is due whenever it starts.
     retention_schedule: str = "7 * * * *"
     notices_schedule: str = "*/5 * * * *"
     purge_schedule: str = "*/5 * * * *"
+    schedule_timezone: str = "UTC"
 
     # Celery delivery: a task may run this long before it is killed, and the broker
     # redelivers an unacknowledged message only after the visibility timeout.
@@ -128,6 +137,13 @@ class Settings(BaseSettings):
     # within the lock timeout once the first one is gone.
     beat_key_prefix: str = "ir:beat:"
     beat_lock_timeout_seconds: int = Field(30, ge=5)
+    # API tokens expire this many days after they were issued; 0 means never.
+    token_ttl_days: int = Field(90, ge=0, le=3650)
+    # Failed authentications allowed per client address in a moving window, in
+    # the `limits` notation ("20/minute", "100 per hour"); past it, 429.
+    auth_failure_limit: str = "20/minute"
+    # Prefixes the Redis keys of those counts.
+    auth_limit_key_prefix: str = "ir:auth-failures"
 
     log_level: str = "INFO"
     log_json: bool = True
@@ -136,6 +152,31 @@ class Settings(BaseSettings):
     @classmethod
     def _normalize_database_url(cls, value: str) -> str:
         return normalize_database_url(value)
+
+    @field_validator("auth_failure_limit")
+    @classmethod
+    def _parse_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(
+                f"AUTH_FAILURE_LIMIT must read like '20/minute', got {value!r}"
+            ) from None
+        return value
+
+    @field_validator("schedule_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "SCHEDULE_TIMEZONE must be an IANA time zone such as UTC or"
+                f" Europe/Berlin, got {value!r}"
+            ) from None
+        return value
 
     @field_validator("retention_statuses", mode="before")
     @classmethod
@@ -209,6 +250,11 @@ class Settings(BaseSettings):
     @property
     def grace_period(self) -> timedelta:
         return timedelta(days=self.grace_days)
+
+    @property
+    def token_ttl(self) -> timedelta | None:
+        """How long a token lives, or None if tokens never expire."""
+        return timedelta(days=self.token_ttl_days) if self.token_ttl_days else None
 
     @property
     def overdue_after(self) -> timedelta:

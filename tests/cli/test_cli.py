@@ -108,6 +108,27 @@ class TestUsers:
             assert user_for_token(db, old) is None
             assert user_for_token(db, new).email == "ada@example.com"
 
+    def test_revoke_retires_the_token_and_issues_none(
+        self, runner: CliRunner, migrated: str, cli_engine: Engine
+    ):
+        old = _token(run(runner, "users", "create", "--email", "ada@example.com"))
+
+        result = run(runner, "users", "revoke", "--email", "ADA@example.com")
+
+        assert "revoked" in result.stdout
+        assert "irt_" not in result.stdout
+        with Session(cli_engine) as db:
+            assert user_for_token(db, old) is None
+            user = db.scalar(select(User))
+            assert (user.token_hash, user.token_created_at) == (None, None)
+
+    def test_revoke_of_an_unknown_user_fails_clearly(
+        self, runner: CliRunner, migrated: str
+    ):
+        result = run(runner, "users", "revoke", "--email", "nobody@example.com", code=1)
+
+        assert "User not found" in result.stderr
+
 
 class TestImport:
     def test_sample_then_import(

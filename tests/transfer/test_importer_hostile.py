@@ -75,6 +75,26 @@ class TestTimestamps:
         )
 
     @pytest.mark.parametrize(
+        ("value", "problem"),
+        [
+            ("2026-01-05T10:00:00", "needs a UTC offset"),
+            ("2026-01-05", "needs a UTC offset"),
+            (1767607200, "is a number"),
+            ("1767607200", "is a number"),
+        ],
+        ids=["naive", "date-only", "epoch-number", "epoch-string"],
+    )
+    def test_an_instant_without_an_offset_fails_naming_the_line(
+        self, db, value, problem
+    ):
+        lines = _jsonl(user_line(), session_line("s-1", createdAt=value))
+
+        message = _refused(db, lines)
+
+        assert message.startswith("line 2: session.createdAt: ")
+        assert problem in message
+
+    @pytest.mark.parametrize(
         "field",
         [
             "createdAt",

@@ -29,7 +29,7 @@ from interview_retention.api.deps import (
     Now,
     SessionId,
 )
-from interview_retention.api.envelope import Envelope, ok
+from interview_retention.api.envelope import Envelope, error_responses, ok
 from interview_retention.clock import UTCInstant
 from interview_retention.deletion import plans
 from interview_retention.deletion import service as deletion
@@ -39,7 +39,11 @@ from interview_retention.sessions import repository
 from interview_retention.sessions.models import InterviewSession
 from interview_retention.sessions.schemas import SessionOut
 
-router = APIRouter(prefix="/api/admin", tags=["admin"])
+router = APIRouter(
+    prefix="/api/admin",
+    tags=["admin"],
+    responses=error_responses(401, 403, 422, 429, 500),
+)
 log = structlog.get_logger(__name__)
 
 Job = Literal["retention", "notices", "purge"]
@@ -100,8 +104,8 @@ def _envelope(data: Any, code: int, message: str = "success") -> JSONResponse:
     status_code=202,
     response_model=Envelope[JobRunOut],
     responses={
+        **error_responses(404, 409),
         200: {"model": Envelope[PlanOut], "description": "dryRun: the plan"},
-        409: {"description": "planId: the plan may not run; data shows why"},
     },
     # The options may also come in the query string, so the body is optional.
     openapi_extra={
@@ -167,6 +171,7 @@ def trigger_job(
 @router.get(
     "/plans/{planId}",
     response_model=Envelope[PlanOut],
+    responses=error_responses(404),
     summary="A dry-run plan: its state, count, digest and one page of its ids",
 )
 def get_plan(
@@ -198,6 +203,7 @@ def get_plan(
 @router.get(
     "/tasks/{taskId}",
     response_model=Envelope[JobRunOut],
+    responses=error_responses(404),
     summary="A job run's state, parameters, progress and result",
 )
 def get_task(
@@ -242,6 +248,7 @@ def _actor(admin: Any) -> str:
     "/sessions/{sessionId}/legal-hold",
     response_model=Envelope[SessionOut],
     openapi_extra=schema_of(HoldRequest),
+    responses=error_responses(404, 413, 415),
     summary="Put a session on legal hold; the reason is recorded",
 )
 def set_hold(
@@ -267,6 +274,7 @@ def set_hold(
     "/sessions/{sessionId}/legal-hold",
     response_model=Envelope[SessionOut],
     openapi_extra=schema_of(HoldRequest),
+    responses=error_responses(404, 413, 415),
     summary="Lift a legal hold; the reason (body or ?reason=) is recorded",
 )
 def lift_hold(
@@ -291,6 +299,7 @@ def lift_hold(
 @router.get(
     "/sessions/{sessionId}/legal-hold",
     response_model=Envelope[HoldHistory],
+    responses=error_responses(404),
     summary="A session's legal hold now, and every hold set or lifted on it",
 )
 def hold_history(session_id: SessionId, db: DbSession, admin: CurrentAdmin) -> dict:

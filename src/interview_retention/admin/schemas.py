@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
 from interview_retention.config import Settings
 from interview_retention.deletion import plans
@@ -16,14 +16,14 @@ from interview_retention.deletion.models import (
     LegalHoldEvent,
 )
 from interview_retention.sessions.models import InterviewSession
-from interview_retention.sessions.schemas import CamelModel
+from interview_retention.sessions.schemas import REQUEST, CamelModel
 
 # The largest batch a trigger may ask for, as PURGE_BATCH_SIZE allows.
 MAX_BATCH_SIZE = 10_000
 
 
 class HoldRequest(CamelModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     reason: str = Field(min_length=3, max_length=500)
 
@@ -35,7 +35,7 @@ class TriggerOptions(CamelModel):
     `batchSize` and `limit` shape a run (a dry run's `limit` caps its plan).
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     dry_run: bool = False
     batch_size: int | None = Field(None, ge=1, le=MAX_BATCH_SIZE)

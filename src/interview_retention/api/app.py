@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from interview_retention import __version__
 from interview_retention.admin.api import router as admin_router
 from interview_retention.api import envelope
+from interview_retention.api.auth_limit import AuthFailureLimit
 from interview_retention.api.envelope import error_response, ok
 from interview_retention.clock import utcnow
 from interview_retention.config import Settings, get_settings
@@ -56,6 +57,11 @@ def create_app(
     # When this process began watching the jobs: a job that has never run counts
     # as silent once this is longer ago than its silence limit.
     app.state.started_at = utcnow()
+    app.state.auth_limit = AuthFailureLimit(
+        settings.auth_failure_limit,
+        redis_url=settings.redis_url,
+        key_prefix=settings.auth_limit_key_prefix,
+    )
 
     app.add_exception_handler(StarletteHTTPException, envelope.http_error)
     app.add_exception_handler(RequestValidationError, envelope.validation_error)
@@ -73,6 +79,7 @@ def create_app(
         "/readyz",
         tags=["health"],
         summary="Database and broker reachable; whether retention keeps up",
+        responses=envelope.error_responses(503),
     )
     def readyz() -> Any:
         # 503 only for what makes this process useless: no database or no broker.
@@ -103,7 +110,19 @@ def create_app(
         app.state.sessionmaker, settings, watching_since=app.state.started_at
     )
 
-    @app.get("/metrics", tags=["health"], summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        tags=["health"],
+        summary="Prometheus metrics (METRICS_TOKEN as a bearer token when set)",
+        response_class=Response,
+        responses={
+            200: {
+                "content": {CONTENT_TYPE_LATEST.split(";")[0]: {}},
+                "description": "The Prometheus text exposition format",
+            },
+            **envelope.error_responses(401, 403),
+        },
+    )
     def metrics(request: Request) -> Response:
         refused = _metrics_refused(settings, request.headers.get("authorization"))
         if refused is not None:

@@ -3,6 +3,7 @@
 `fetch` with a string body and no headers sends `text/plain`, so a JSON text is
 accepted with a JSON content type, `text/plain`, or none at all. Anything else is
 refused with 415, and a body over the size limit with 413, before it is parsed.
+An object that names a key twice is refused (422) rather than read one way.
 
 Routes take the body through `json_body`, a dependency, so that the route itself
 can be a plain `def`: FastAPI then runs it, and its database calls, in the
@@ -44,8 +45,12 @@ async def read_json(request: Request, model: type[M]) -> M:
         )
     try:
         payload: Any = (
-            json.loads(raw, parse_constant=_not_json) if raw.strip() else None
+            json.loads(raw, parse_constant=_not_json, object_pairs_hook=_one_each)
+            if raw.strip()
+            else None
         )
+    except _DuplicateKey as exc:
+        raise HTTPException(422, f"Invalid request: the body {exc}") from exc
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise HTTPException(422, "Invalid request: the body is not valid JSON") from exc
     if not isinstance(payload, dict):
@@ -72,6 +77,22 @@ def json_body(model: type[M]) -> Callable[[Request], Awaitable[M]]:
         return await read_json(request, model)
 
     return dependency
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _one_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # Python keeps the last of two equal keys, other readers (a proxy, an audit
+    # log) the first; what such a body asks for depends on who reads it.
+    found: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in found:
+            name = key if len(key) <= 40 else key[:40] + "..."
+            raise _DuplicateKey(f"names {name!r} twice")
+        found[key] = value
+    return found
 
 
 def _not_json(constant: str) -> None:

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from interview_retention.clock import NEEDS_OFFSET
 from interview_retention.errors import DomainError
 
 T = TypeVar("T")
@@ -19,6 +20,41 @@ class Envelope(BaseModel, Generic[T]):
     code: int = 200
     message: str = "success"
     data: T | None = None
+
+
+class ErrorEnvelope(BaseModel):
+    """What every error answers: the status again, a message, and no data."""
+
+    code: int
+    message: str
+    data: None = None
+
+
+# What each error status means on this API, for the OpenAPI document.
+_ERROR_DESCRIPTIONS = {
+    401: "No token, or a token that is malformed, unknown, revoked or expired",
+    403: "The token is valid but not an admin's",
+    404: "Not found, or not yours",
+    409: "The change is not allowed from the current state",
+    413: "The request body is too large",
+    415: "The body is not sent as JSON",
+    422: "The request is not valid",
+    429: "Too many failed authentications from this address; see Retry-After",
+    500: "An unexpected failure; nothing was changed",
+    503: "A dependency is unreachable",
+}
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for these error statuses, each answered with the envelope.
+
+    Routes list them so that the document tells clients the truth: without them
+    FastAPI documents a 422 shaped `{"detail": [...]}`, which this API never sends.
+    """
+    return {
+        code: {"model": ErrorEnvelope, "description": _ERROR_DESCRIPTIONS[code]}
+        for code in codes
+    }
 
 
 def ok(data: Any = None) -> dict[str, Any]:
@@ -61,7 +97,11 @@ def describe_validation(errors: list[Any]) -> str:
     parts = []
     for err in errors[:5]:
         where = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body",))
-        parts.append(f"{where}: {err.get('msg', 'invalid')}" if where else err["msg"])
+        if err.get("type") == "timezone_aware":
+            message = NEEDS_OFFSET
+        else:
+            message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)
     more = f" (and {len(errors) - 5} more)" if len(errors) > 5 else ""
     return "Invalid request: " + "; ".join(parts) + more
 

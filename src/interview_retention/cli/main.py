@@ -117,6 +117,21 @@ def users_token(
     sys.stdout.write(token + "\n")
 
 
+@users_app.command("revoke")
+def users_revoke(
+    email: Annotated[str, typer.Option(help="The user's email address.")],
+) -> None:
+    """Revoke a user's token without issuing a new one."""
+    from interview_retention.users.service import revoke_token
+
+    try:
+        with transaction() as db:
+            user = revoke_token(db, email=email)
+    except DomainError as exc:
+        _fail(exc.message)
+    console.print(f"token of user {user.id} revoked; `users token` issues a new one")
+
+
 @app.command("import")
 def import_sessions(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],

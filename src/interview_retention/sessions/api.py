@@ -16,7 +16,7 @@ from interview_retention.api.deps import (
     Now,
     SessionId,
 )
-from interview_retention.api.envelope import Envelope, ok
+from interview_retention.api.envelope import Envelope, error_responses, ok
 from interview_retention.clock import UTCInstant
 from interview_retention.deletion import service as deletion
 from interview_retention.errors import SESSION_NOT_FOUND, NotFound
@@ -36,7 +36,11 @@ from interview_retention.sessions.schemas import (
     Status,
 )
 
-router = APIRouter(prefix="/api/interview/sessions", tags=["sessions"])
+router = APIRouter(
+    prefix="/api/interview/sessions",
+    tags=["sessions"],
+    responses=error_responses(401, 422, 429, 500),
+)
 
 CreateBody = Annotated[SessionCreate, Depends(json_body(SessionCreate))]
 UpdateBody = Annotated[SessionUpdate, Depends(json_body(SessionUpdate))]
@@ -69,6 +73,7 @@ def _owned(
     "",
     response_model=Envelope[SessionDetail],
     openapi_extra=schema_of(SessionCreate),
+    responses=error_responses(404, 413, 415),
     summary="Create a session",
 )
 def create_session(
@@ -118,7 +123,10 @@ def list_sessions(
 
 
 @router.get(
-    "/{sessionId}", response_model=Envelope[SessionDetail], summary="Get one session"
+    "/{sessionId}",
+    response_model=Envelope[SessionDetail],
+    responses=error_responses(404),
+    summary="Get one session",
 )
 def get_session(
     session_id: SessionId, db: DbSession, user: CurrentUser, now: Now
@@ -131,6 +139,7 @@ def get_session(
     "/{sessionId}",
     response_model=Envelope[SessionOut],
     openapi_extra=schema_of(SessionUpdate),
+    responses=error_responses(404, 409, 413, 415),
     summary="Change status; {'status': 'DELETED'} is the soft delete",
 )
 def update_session(
@@ -149,6 +158,7 @@ def update_session(
 @router.post(
     "/{sessionId}/restore",
     response_model=Envelope[SessionOut],
+    responses=error_responses(404, 409),
     summary="Restore a soft-deleted session inside its recovery window",
 )
 def restore_session(
@@ -166,6 +176,7 @@ def restore_session(
 @router.delete(
     "/{sessionId}",
     response_model=Envelope[None],
+    responses=error_responses(404, 409),
     summary="Delete a session and everything under it, now and for good",
 )
 def delete_session(
@@ -216,6 +227,7 @@ def bulk_delete_sessions(
 @router.get(
     "/{sessionId}/report",
     response_model=Envelope[ReportOut],
+    responses=error_responses(404),
     summary="The generated report",
 )
 def get_report(

@@ -24,11 +24,18 @@ class CamelModel(BaseModel):
     )
 
 
+# What a client sends is read by its camelCase names only, and an unknown name is
+# refused: accepting `question_count` beside `questionCount` would let one body
+# say two things.
+REQUEST = ConfigDict(extra="forbid", validate_by_name=False, validate_by_alias=True)
+
+
 class SessionCreate(CamelModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     resume_id: str | None = Field(None, max_length=36)
-    question_count: int = Field(10, ge=1, le=50)
+    # Strict: `true`, `2.0` and `"3"` are not counts.
+    question_count: int = Field(10, ge=1, le=50, strict=True)
     config: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("config")
@@ -43,7 +50,7 @@ class SessionUpdate(CamelModel):
     """A status change. The soft-delete client also sends its own timestamps;
     they are accepted and ignored, because the server decides the deadline."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     status: Status
     deleted_at: datetime | None = None
@@ -168,7 +175,7 @@ BULK_DELETE_MAX_IDS = 500
 
 
 class BulkDeleteRequest(CamelModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = REQUEST
 
     ids: list[str] = Field(min_length=1, max_length=BULK_DELETE_MAX_IDS)
 

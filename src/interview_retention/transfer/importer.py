@@ -48,7 +48,7 @@ from sqlalchemy import Column, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from interview_retention.clock import UTCInstant
+from interview_retention.clock import NEEDS_OFFSET, UTCInstant
 from interview_retention.config import Settings, get_settings
 from interview_retention.deletion.models import DeletionLogEntry
 from interview_retention.errors import Invalid
@@ -307,7 +307,7 @@ def _describe(error: ValidationError) -> str:
         if problem["type"] == "extra_forbidden":
             message = "unknown field"
         elif problem["type"] == "timezone_aware":
-            message = "needs a UTC offset, as in 2026-03-01T12:00:00Z"
+            message = NEEDS_OFFSET
         else:
             message = problem["msg"].removeprefix("Value error, ")
         where = _place(problem["loc"])

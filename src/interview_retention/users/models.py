@@ -27,7 +27,11 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(200), default="")
     role: Mapped[str] = mapped_column(String(16), default="user")
     # SHA-256 of the bearer token; the token itself is shown once and never stored.
-    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Deferred: it is compared in SQL and written, never read back, so no query
+    # selects it, and SQLAlchemy's DEBUG log of result rows cannot print it.
+    token_hash: Mapped[str | None] = mapped_column(
+        String(64), unique=True, deferred=True
+    )
     token_created_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -68,6 +68,30 @@ def rotate_token(db: Session, *, email: str, now: datetime) -> tuple[User, str]:
     user.token_hash = hash_token(token)
     user.token_created_at = now
     return user, token
+
+
+def revoke_token(db: Session, *, email: str) -> User:
+    """Take a user's token away; it stops working at commit. No new one is made."""
+    user = db.scalar(select(User).where(User.email == normalize_email(email)))
+    if user is None:
+        raise NotFound("User not found")
+    user.token_hash = None
+    user.token_created_at = None
+    return user
+
+
+def token_expired(user: User, *, now: datetime, ttl: timedelta | None) -> bool:
+    """Whether the user's token has outlived `ttl` (None: tokens never expire).
+
+    A token expires at the instant its lifetime is reached, as a deadline does. A
+    token without an issue time is treated as expired: every token this service
+    issues has one, so such a row was written by hand.
+    """
+    if ttl is None:
+        return False
+    if user.token_created_at is None:
+        return True
+    return now >= user.token_created_at + ttl
 
 
 def user_for_token(db: Session, token: str) -> User | None:

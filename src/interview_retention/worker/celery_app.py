@@ -124,7 +124,8 @@ def create_celery(settings: Settings | None = None) -> Celery:
         result_expires=None,
         task_serializer="json",
         accept_content=["json"],
-        timezone="UTC",
+        # Cron fields are read in this zone; messages and their times stay UTC.
+        timezone=settings.schedule_timezone,
         enable_utc=True,
         task_time_limit=settings.task_time_limit_seconds,
         task_soft_time_limit=max(settings.task_time_limit_seconds - 60, 10),
