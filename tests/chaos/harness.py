@@ -27,6 +27,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -274,6 +275,17 @@ class Process:
     def tail(self, chars: int = 4000) -> str:
         return self.text()[-chars:]
 
+    def received(self, task_id: str) -> list[datetime]:
+        """When this worker took a message of `task_id` from the broker."""
+        stamps = []
+        for line in self.text().splitlines():
+            if line.endswith(f"[{task_id}] received") and line.startswith("["):
+                stamp = line[1:24]
+                stamps.append(
+                    datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").replace(tzinfo=UTC)
+                )
+        return stamps
+
     def events(self, name: str | None = None) -> list[dict[str, Any]]:
         """The structured log lines this process wrote, optionally one event only."""
         found = []
@@ -399,33 +411,47 @@ class Stack:
     def worker(
         self, role: str, *, pool: str = "prefork", concurrency: int = 1, **env: Any
     ) -> Process:
-        proc = self.spawn(
-            role,
-            [
-                str(BIN / "celery"),
-                "-A",
-                APP,
-                "worker",
-                "--pool",
-                pool,
-                "--concurrency",
-                str(concurrency),
-                "--hostname",
-                f"{role}@%h",
-                "--without-mingle",
-                "--without-gossip",
-                "--loglevel",
-                "INFO",
-            ],
-            **env,
-        )
+        return self.workers([role], pool=pool, concurrency=concurrency, **env)[0]
+
+    def workers(
+        self,
+        roles: list[str],
+        *,
+        pool: str = "prefork",
+        concurrency: int = 1,
+        **env: Any,
+    ) -> list[Process]:
+        """Start one worker per role at once; return when every one is ready."""
+        procs = [
+            self.spawn(
+                role,
+                [
+                    str(BIN / "celery"),
+                    "-A",
+                    APP,
+                    "worker",
+                    "--pool",
+                    pool,
+                    "--concurrency",
+                    str(concurrency),
+                    "--hostname",
+                    f"{role}@%h",
+                    "--without-mingle",
+                    "--without-gossip",
+                    "--loglevel",
+                    "INFO",
+                ],
+                **env,
+            )
+            for role in roles
+        ]
         wait_until(
-            lambda: "ready." in proc.text(),
+            lambda: all("ready." in proc.text() for proc in procs),
             timeout=60,
-            what=f"{role} to be ready",
-            watch=[proc],
+            what=f"{', '.join(roles)} to be ready",
+            watch=procs,
         )
-        return proc
+        return procs
 
     def beat(self, role: str, **env: Any) -> Process:
         proc = self.spawn(

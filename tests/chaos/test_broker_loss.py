@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -107,3 +107,56 @@ def test_redis_restarted_during_a_run(chaos):
 
     assert worker.text().count("Connected to redis") >= 2
     check_once(chaos, due, noticed, waiting, expected, [worker])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_job_outliving_the_visibility_timeout_runs_twice_with_one_effect(chaos):
+    due, noticed, waiting, expected = seed(chaos, due=40, noticed=20)
+    # Each job is slowed to about 80 s, past the 60 s visibility timeout: the
+    # purge sleeps in each of its 8 batches, the notices job in each of its 10.
+    chaos.db.pause(
+        "deletion_log", event="INSERT", at=tuple(range(1, 41, 5)), seconds=10
+    )
+    chaos.db.pause(
+        "deletion_notices", event="UPDATE", at=tuple(range(1, 21, 2)), seconds=8
+    )
+    # The solo pool enforces no time limit, so nothing stops a job that runs on:
+    # the case where the broker's timeout, not the task's, runs out first.
+    settings = {"PURGE_BATCH_SIZE": 5, "NOTICE_BATCH_SIZE": 2, **TIMING}
+    first = chaos.workers(["worker-1", "worker-2"], pool="solo", **settings)
+    purge = chaos.send("purge", trigger="admin")
+    notices = chaos.send("notices", trigger="admin")
+    wait_until(
+        lambda: len(chaos.db.sleeping("worker-")) == 2,
+        timeout=30,
+        what="both jobs to be running",
+        watch=first,
+    )
+    started = time.monotonic()
+
+    # Workers that start once the timeout is over find both messages
+    # unacknowledged for too long and deliver them again.
+    time.sleep(max(0.0, 62 - (time.monotonic() - started)))
+    second = chaos.workers(["late-1", "late-2"], pool="solo", **settings)
+    everyone = first + second
+    wait_until(
+        lambda: all("job.finished" in w.text() for w in everyone),
+        timeout=150,
+        what="all four runs to finish",
+        watch=everyone,
+    )
+
+    for run_id in (purge, notices):
+        received = sorted(t for w in everyone for t in w.received(run_id))
+        finished = sorted(
+            datetime.fromisoformat(e["timestamp"])
+            for w in everyone
+            for e in w.events("job.finished")
+            if e["run_id"] == run_id
+        )
+        assert len(received) == len(finished) == 2
+        # Delivered again while the first delivery was still at work.
+        assert received[1] < finished[0]
+    assert status(chaos, purge) == status(chaos, notices) == "SUCCEEDED"
+    check_once(chaos, due, noticed, waiting, expected, everyone)
