@@ -393,6 +393,8 @@ class Stack:
                 "LOG_LEVEL": "INFO",
                 "LOG_JSON": "true",
                 "PYTHONUNBUFFERED": "1",
+                # Test-side apps (tests.chaos.flaky_channel) import from here.
+                "PYTHONPATH": str(ROOT),
             }
         )
         env.update(self.env)
@@ -409,9 +411,17 @@ class Stack:
         return proc.start()
 
     def worker(
-        self, role: str, *, pool: str = "prefork", concurrency: int = 1, **env: Any
+        self,
+        role: str,
+        *,
+        pool: str = "prefork",
+        concurrency: int = 1,
+        app: str = APP,
+        **env: Any,
     ) -> Process:
-        return self.workers([role], pool=pool, concurrency=concurrency, **env)[0]
+        return self.workers([role], pool=pool, concurrency=concurrency, app=app, **env)[
+            0
+        ]
 
     def workers(
         self,
@@ -419,6 +429,7 @@ class Stack:
         *,
         pool: str = "prefork",
         concurrency: int = 1,
+        app: str = APP,
         **env: Any,
     ) -> list[Process]:
         """Start one worker per role at once; return when every one is ready."""
@@ -428,7 +439,7 @@ class Stack:
                 [
                     str(BIN / "celery"),
                     "-A",
-                    APP,
+                    app,
                     "worker",
                     "--pool",
                     pool,
