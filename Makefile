@@ -44,6 +44,12 @@ chaos: $(STAMP)
 chaos-quick: $(STAMP)
 	$(BIN)/python -m pytest tests/chaos -m "chaos and not slow" -n 0 $(CHAOS_ARGS)
 
+# A bounded load run on loopback (Locust, tests/load): the API, a worker and the
+# jobs every 2 s on PostgreSQL and a Redis of its own, then every row checked.
+# LOAD_ARGS="--users 50 --seconds 60" to change it; figures in var/load/last.json.
+load: $(STAMP)
+	$(BIN)/python -m tests.load.run $(LOAD_ARGS)
+
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests migrations
 	$(BIN)/ruff check src tests migrations
