@@ -247,6 +247,11 @@ def queue_retention_notices(
     Covered: a status in RETENTION_STATUSES, created strictly before now minus
     RETENTION_DAYS, no deadline yet, no legal hold, and no notice in this cycle.
     Safe to run twice at once: the unique (session, cycle) key drops duplicates.
+
+    On PostgreSQL the covered sessions are key-share locked as they are read, and
+    one that a request holds (its owner deleting or changing it) is passed over
+    until the next run: otherwise a session deleted between the read and the
+    insert fails the notice's foreign key, and with it the whole run.
     """
     already = exists().where(N.session_id == S.id, N.cycle == S.notice_cycle)
     covered = (
@@ -254,6 +259,7 @@ def queue_retention_notices(
         .where(_covered(now, settings), ~already)
         .order_by(S.created_at)
         .limit(limit)
+        .with_for_update(of=S, key_share=True, skip_locked=True)
     )
     statement = _insert_ignore(db).from_select(
         ["session_id", "cycle", "next_attempt_at"], covered
