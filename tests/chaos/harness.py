@@ -164,6 +164,18 @@ class Database:
                 ).scalars()
             )
 
+    def backends(self) -> list[int]:
+        """Every backend connected to this database."""
+        with self.engine.connect() as conn:
+            return list(
+                conn.execute(
+                    text(
+                        "SELECT pid FROM pg_stat_activity"
+                        " WHERE datname = current_database()"
+                    )
+                ).scalars()
+            )
+
     def terminate(self, role_prefix: str) -> int:
         """Cut every connection of this database whose process is `role_prefix`*."""
         with self.engine.connect() as conn:

@@ -44,7 +44,7 @@ def test_connections_dropped_mid_batch_are_retried_to_the_end(chaos):
 
     dropped = []
     for _ in range(2):
-        wait_until(
+        held = wait_until(
             lambda: chaos.db.sleeping("worker"),
             timeout=60,
             what="a batch held mid-transaction",
@@ -53,6 +53,12 @@ def test_connections_dropped_mid_batch_are_retried_to_the_end(chaos):
         with chaos.db.factory() as db:
             assert_whole_or_gone(outcome(db, expected))
         dropped.append(chaos.db.terminate("worker"))
+        # Terminating is asynchronous: the next pause must be a new backend's.
+        wait_until(
+            lambda held=held: not set(held) & set(chaos.db.backends()),
+            timeout=30,
+            what="the terminated backends to go",
+        )
     wait_until(
         lambda: (
             chaos.db.scalar("SELECT status FROM job_runs WHERE id = :i", i=run_id)
