@@ -146,9 +146,6 @@ class Database:
         )
         return tag
 
-    def unpause(self, table: str, tag: str) -> None:
-        self.execute(f"DROP TRIGGER IF EXISTS chaos_pause_{tag} ON {table}")
-
     def sleeping(self, role_prefix: str = "") -> list[int]:
         """Backends of this database inside pg_sleep: a batch held mid-transaction."""
         with self.engine.connect() as conn:
@@ -370,10 +367,6 @@ class RedisServer:
         if self.process is not None:
             self.process.kill()
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
 
 @dataclass
 class Stack:
@@ -514,23 +507,6 @@ class Stack:
 
         wait_until(healthy, timeout=60, what="the API to answer", watch=[proc])
         return proc, base
-
-    def cli(self, role: str, *args: str, timeout: float = 120, **env: Any) -> str:
-        """Run the operator's command line once, to the end."""
-        result = subprocess.run(
-            [str(BIN / "interview-retention"), *args],
-            cwd=self.folder,
-            env=self.base_env(role, **env),
-            capture_output=True,
-            timeout=timeout,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise ScenarioFailed(
-                f"interview-retention {' '.join(args)} failed:\n"
-                f"{result.stderr.decode(errors='replace')[-3000:]}"
-            )
-        return result.stdout.decode()
 
     def send(self, task: str, *, task_id: str | None = None, **kwargs: Any) -> str:
         """Send a task message as beat or the API would, and return its id."""
