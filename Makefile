@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test lint format install clean sample flower
+.PHONY: run test chaos chaos-quick load lint format install clean sample flower
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -32,6 +32,23 @@ test: $(STAMP)
 	$(BIN)/ruff format --check src tests migrations
 	$(BIN)/ruff check src tests migrations
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# Fault scenarios (tests/chaos, marked `chaos`, left out of `make test`): real
+# workers, beats and the API against PostgreSQL on localhost and a Redis server of
+# their own, one scenario at a time, each under a hard timeout.
+chaos: $(STAMP)
+	$(BIN)/python -m pytest tests/chaos -m chaos -n 0 $(CHAOS_ARGS)
+
+# The reduced form that CI runs: every scenario except those that wait out a broker
+# visibility timeout (marked `slow`), a few minutes in all.
+chaos-quick: $(STAMP)
+	$(BIN)/python -m pytest tests/chaos -m "chaos and not slow" -n 0 $(CHAOS_ARGS)
+
+# A bounded load run on loopback (Locust, tests/load): the API, a worker and the
+# jobs every 2 s on PostgreSQL and a Redis of its own, then every row checked.
+# LOAD_ARGS="--users 50 --seconds 60" to change it; figures in var/load/last.json.
+load: $(STAMP)
+	$(BIN)/python -m tests.load.run $(LOAD_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff format --check src tests migrations

@@ -7,6 +7,7 @@ one tombstone, never anything in between.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -18,6 +19,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from interview_retention.deletion import jobs
+from interview_retention.deletion import service as deletion_service
 from interview_retention.deletion.models import DeletionLogEntry, DeletionNotice
 from interview_retention.sessions import repository
 from interview_retention.sessions import service as sessions
@@ -34,6 +36,7 @@ from tests.deletion.support import (
     seed_sessions,
     tombstones,
 )
+from tests.factories import make_session
 
 pytestmark = pytest.mark.postgres
 
@@ -53,13 +56,13 @@ def run_together(*racers: Callable[[], Any]) -> list[Any]:
         return [future.result(timeout=TIMEOUT) for future in futures]
 
 
-def wait_for_lock_waiter(engine) -> None:
+def wait_for_lock_waiter(engine, timeout: float = TIMEOUT) -> None:
     """Block until some connection of this database waits on a row lock."""
     query = text(
         "SELECT count(*) FROM pg_stat_activity"
         " WHERE datname = current_database() AND wait_event_type = 'Lock'"
     )
-    deadline = time.monotonic() + TIMEOUT
+    deadline = time.monotonic() + timeout
     with engine.connect() as probe:
         while probe.scalar(query) == 0:
             probe.rollback()
@@ -296,3 +299,32 @@ def test_two_purges_at_once_write_no_duplicate_tombstone(
 
     assert sorted(r["purged"] for r in results) == [0, 1]
     assert pg_db.scalar(select(func.count()).select_from(DeletionLogEntry)) == 1
+
+
+def test_retention_passes_over_a_session_deleted_under_it(
+    pg_engine, pg_db, pg_factory, pg_settings, pg_cache, pg_user, now
+):
+    # Found by `make load`: a retention run failed with a foreign key violation
+    # when its owner hard-deleted a covered session between the rule's read and
+    # its insert of the notice.
+    doomed = make_session(pg_db, pg_user, created_at=now - timedelta(days=100))
+    other = make_session(pg_db, pg_user, created_at=now - timedelta(days=101))
+
+    with ThreadPoolExecutor(max_workers=1) as pool, pg_factory() as deleting:
+        deletion_service.hard_delete(
+            deleting, user_id=pg_user.id, session_id=doomed.id, now=now, cache=pg_cache
+        )
+        retention = pool.submit(
+            lambda: jobs.retention(context(pg_factory, pg_settings, now, "retention"))
+        )
+        # The rule may wait for the delete, or pass over the locked row; either
+        # way the delete then commits under it.
+        with contextlib.suppress(AssertionError):
+            wait_for_lock_waiter(pg_engine, timeout=3)
+        deleting.commit()
+        result = retention.result(timeout=TIMEOUT)
+        queued_after = jobs.retention(context(pg_factory, pg_settings, now, "again"))
+
+    noticed = pg_db.scalars(select(DeletionNotice.session_id)).all()
+    assert result["queued"] + queued_after["queued"] == 1
+    assert noticed == [other.id]

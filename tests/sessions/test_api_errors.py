@@ -6,6 +6,7 @@ import json
 import uuid
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from interview_retention.api.body import MAX_BODY_BYTES
@@ -255,6 +256,29 @@ class TestBody:
 
 
 class TestServerError:
+    def test_a_server_error_is_answered_and_does_not_escape_the_app(
+        self, client, db, monkeypatch
+    ):
+        # Found by tests/chaos/test_after_commit.py: an exception that left the
+        # app after its 500 made uvicorn drop the connection, so a client reusing
+        # it (keep-alive) had its next request reset. This client raises whatever
+        # escapes the app, as uvicorn sees it.
+        strict = TestClient(client.app)
+        user, token = make_user(db)
+        session = make_session(db, user, status="COMPLETED")
+
+        def fail(*args, **kwargs):
+            raise RuntimeError("boom")
+
+        monkeypatch.setattr(sessions_service, "change_status", fail)
+
+        response = strict.patch(
+            path(session.id), json={"status": "DELETED"}, headers=auth(token)
+        )
+
+        assert_error(response, 500, "Server error")
+        assert ok_data(strict.get(path(session.id), headers=auth(token)))
+
     def test_a_failed_hard_delete_is_500_and_deletes_nothing(
         self, client, db, cache, monkeypatch
     ):

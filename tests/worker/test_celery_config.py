@@ -136,3 +136,28 @@ def test_tasks_have_stable_names_and_retry_only_retryable_errors():
         assert task.acks_late is True
         assert OperationalError in task.autoretry_for
         assert Exception not in task.autoretry_for
+
+
+@pytest.mark.parametrize("job", ["purge", "retention", "notices"])
+def test_retry_that_cannot_be_sent_requeues_the_message(job, monkeypatch):
+    # Found by tests/chaos/test_broker_loss.py: with Redis away, Celery could not
+    # send the retry and dropped the message, losing the run.
+    from celery.canvas import Signature
+    from celery.exceptions import Reject
+    from kombu.exceptions import OperationalError as BrokerDown
+
+    from interview_retention.worker import tasks
+
+    def broker_down(self, *args, **kwargs):
+        raise BrokerDown("Error 111 connecting to the broker")
+
+    monkeypatch.setattr(Signature, "apply_async", broker_down)
+    task = tasks.TASKS[job]
+    task.push_request(id=f"{job}-run", retries=0, called_directly=False)
+    try:
+        with pytest.raises(Reject) as rejected:
+            task.retry(exc=OperationalError("SELECT 1", {}, Exception("gone")))
+    finally:
+        task.pop_request()
+
+    assert rejected.value.requeue is True

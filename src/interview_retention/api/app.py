@@ -67,6 +67,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, envelope.validation_error)
     app.add_exception_handler(DomainError, envelope.domain_error)
     app.add_exception_handler(Exception, envelope.server_error)
+    app.add_middleware(envelope.ServerErrors)
 
     app.include_router(sessions_router)
     app.include_router(admin_router)

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Any, Generic, TypeVar
 
+import structlog
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interview_retention.clock import NEEDS_OFFSET
 from interview_retention.errors import DomainError
 
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -113,3 +116,39 @@ async def validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 async def server_error(request: Request, exc: Exception) -> JSONResponse:
     return error_response(500, "Server error")
+
+
+class ServerErrors:
+    """Answer an exception that no handler took with the 500 envelope, and log it.
+
+    Starlette's last-resort handler sends the same answer but then raises the
+    exception again, for the server to log; uvicorn then closes the connection,
+    and a client that reuses it (keep-alive) has its next request reset. Caught
+    here, the failure ends as an ordinary 500 and the connection stays usable.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            log.exception(
+                "request.failed", method=scope.get("method"), path=scope.get("path")
+            )
+            if started:
+                # Half an answer is out: only closing the connection can tell.
+                raise
+            await error_response(500, "Server error")(scope, receive, send)

@@ -263,12 +263,18 @@ def queue_retention_notices(
     RETENTION_DAYS, no deadline yet, no legal hold, and no notice in this cycle.
     Safe to run twice at once: the unique (session, cycle) key drops duplicates.
     With `ids` (a slice of a plan), only those sessions are considered.
+
+    On PostgreSQL the covered sessions are key-share locked as they are read, and
+    one that a request holds (its owner deleting or changing it) is passed over
+    until the next run: otherwise a session deleted between the read and the
+    insert fails the notice's foreign key, and with it the whole run.
     """
     covered = (
         select(S.id, S.notice_cycle, literal(now, UTCDateTime()))
         .where(retention_candidates(now, settings))
         .order_by(S.created_at)
         .limit(limit)
+        .with_for_update(of=S, key_share=True, skip_locked=True)
     )
     if ids is not None:
         covered = covered.where(S.id.in_(ids))

@@ -13,6 +13,7 @@ from typing import Any
 
 import redis
 from celery import Task
+from celery.exceptions import Reject
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -32,8 +33,31 @@ RETRYABLE = (
     redis.ConnectionError,
     redis.TimeoutError,
 )
+
+
+class JobTask(Task):
+    """A job's task: a retry that cannot be sent gives its message back.
+
+    Celery sends a retry as a new message and acknowledges the old one. When the
+    broker itself is what failed (Redis restarting, say), the new message cannot
+    be sent and Celery drops the old one (`Reject(requeue=False)`): the run would
+    be lost until the next scheduled one. Requeueing it instead delivers it again
+    once the broker answers; should the broker still be away even for that, the
+    message stays unacknowledged and comes back after the visibility timeout.
+    """
+
+    def retry(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().retry(*args, **kwargs)
+        except Reject as dropped:
+            if dropped.requeue:
+                raise
+            raise Reject(dropped.reason, requeue=True) from dropped
+
+
 _settings = get_settings()
 RETRY_OPTIONS: dict[str, Any] = {
+    "base": JobTask,
     "autoretry_for": RETRYABLE,
     "retry_backoff": 5,
     "retry_backoff_max": _settings.task_retry_backoff_max_seconds,
