@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test chaos chaos-quick load lint format install clean sample flower
+.PHONY: run test chaos chaos-quick fuzz load lint format install clean sample flower
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -43,6 +43,12 @@ chaos: $(STAMP)
 # visibility timeout (marked `slow`), a few minutes in all.
 chaos-quick: $(STAMP)
 	$(BIN)/python -m pytest tests/chaos -m "chaos and not slow" -n 0 $(CHAOS_ARGS)
+
+# The OpenAPI fuzz at length: FUZZ_EXAMPLES requests per operation and database
+# (30 in make test); FUZZ_SEED=<n> draws new ones instead of the fixed set.
+FUZZ_EXAMPLES ?= 300
+fuzz: $(STAMP)
+	FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest -n $(PYTEST_WORKERS) tests/fuzz
 
 # A bounded load run on loopback (Locust, tests/load): the API, a worker and the
 # jobs every 2 s on PostgreSQL and a Redis of its own, then every row checked.
