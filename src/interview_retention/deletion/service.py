@@ -30,6 +30,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    union_all,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
@@ -339,12 +340,32 @@ def queue_retention_notices(
 
 def retention_candidates(now: datetime, settings: Settings, limit: int) -> Select[Any]:
     """What the retention rule scans for: covered sessions without a notice in
-    their cycle, oldest first, as (session id, cycle, `now`)."""
+    their cycle, oldest first, as (session id, cycle, `now`).
+
+    One ordered scan per covered status, each reading at most `limit` rows of
+    `ix_interview_sessions_retention`, so the cost does not grow with the
+    sessions left in statuses the rule does not cover.
+    """
     already = exists().where(N.session_id == S.id, N.cycle == S.notice_cycle)
+    oldest = union_all(
+        *(
+            select(S.id, S.notice_cycle, S.created_at)
+            .where(
+                repository.covered_by_retention(
+                    now, retention_period=settings.retention_period, statuses=[status]
+                ),
+                ~already,
+            )
+            .order_by(S.created_at)
+            .limit(limit)
+            .subquery()
+            .select()
+            for status in settings.retention_statuses
+        )
+    ).subquery()
     return (
-        select(S.id, S.notice_cycle, literal(now, UTCDateTime()))
-        .where(_covered(now, settings), ~already)
-        .order_by(S.created_at)
+        select(oldest.c.id, oldest.c.notice_cycle, literal(now, UTCDateTime()))
+        .order_by(oldest.c.created_at)
         .limit(limit)
     )
 
