@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test chaos chaos-quick fuzz load lint format install clean sample flower
+.PHONY: run test chaos chaos-quick fuzz load bench lint format install clean sample flower
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -29,8 +29,8 @@ run: $(STAMP)
 # Lint, format check, then the whole suite against PostgreSQL and Redis on localhost
 # (TEST_DATABASE_URL / TEST_REDIS_URL to point elsewhere) and the SQLite leg.
 test: $(STAMP)
-	$(BIN)/ruff format --check src tests migrations
-	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff format --check src tests migrations bench
+	$(BIN)/ruff check src tests migrations bench
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Fault scenarios (tests/chaos, marked `chaos`, left out of `make test`): real
@@ -57,12 +57,20 @@ load: $(STAMP)
 	$(BIN)/python -m tests.load.run $(LOAD_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff format --check src tests migrations
-	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff format --check src tests migrations bench
+	$(BIN)/ruff check src tests migrations bench
 
 format: $(STAMP)
-	$(BIN)/ruff format src tests migrations
-	$(BIN)/ruff check --fix src tests migrations
+	$(BIN)/ruff format src tests migrations bench
+	$(BIN)/ruff check --fix src tests migrations bench
+
+# Purge throughput against PostgreSQL's own limit and a naive ORM loop, the API
+# while the purge runs, and the jobs' scans as the table grows; a few minutes on
+# its own databases (ir_bench_*), dropped at the end. Needs the same PostgreSQL
+# and Redis as `make test` (BENCH_DATABASE_URL / BENCH_REDIS_URL to point
+# elsewhere). BENCH_ARGS passes options: make bench BENCH_ARGS="--sessions 1000000"
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 # Flower on http://127.0.0.1:5555, behind FLOWER_BASIC_AUTH (user:password). It
 # needs REDIS_URL: the folder broker of `make run` has no events to watch.

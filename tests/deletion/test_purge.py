@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from freezegun import freeze_time
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 
 from interview_retention.deletion import jobs, service
 from interview_retention.deletion.models import DeletionLogEntry
@@ -269,28 +269,29 @@ def test_purge_handles_everything_overdue_after_missed_runs(
 
 
 def test_purge_batch_rechecks_rows_that_changed_after_claim(
-    db, factory, cache, user, now, monkeypatch
+    db, factory, cache, user, now
 ):
     session = make_soft_deleted(db, user, deadline=now - timedelta(hours=1))
-    count_rows = service.count_rows
+    restored_before_delete = []
 
-    def restore_meanwhile(work_db, ids):
+    def restore_meanwhile(state):
         # What a restore that slipped in between the claim and the delete would
         # leave behind; nothing locks the row on SQLite.
-        work_db.execute(
-            update(InterviewSession)
-            .where(InterviewSession.id == session.id)
-            .values(status="EVALUATED", permanent_delete_at=None, deleted_at=None)
-        )
-        return count_rows(work_db, ids)
-
-    monkeypatch.setattr(service, "count_rows", restore_meanwhile)
+        if state.is_delete and not restored_before_delete:
+            restored_before_delete.append(True)
+            state.session.execute(
+                update(InterviewSession)
+                .where(InterviewSession.id == session.id)
+                .values(status="EVALUATED", permanent_delete_at=None, deleted_at=None)
+            )
 
     with factory.begin() as work_db:
+        event.listen(work_db, "do_orm_execute", restore_meanwhile)
         batch = service.purge_batch(
             work_db, now=now, batch_size=10, cache=cache, task_id=None
         )
 
+    assert restored_before_delete
     assert batch.claimed == 1
     assert batch.purged == []
     restored = reload(db, session.id)

@@ -15,8 +15,14 @@ from typing import Any
 
 from pydantic.alias_generators import to_camel
 from sqlalchemy import (
+    ARRAY,
     ColumnElement,
+    Select,
+    String,
     Table,
+    any_,
+    bindparam,
+    column,
     delete,
     exists,
     false,
@@ -24,7 +30,9 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    union_all,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from interview_retention.config import Settings
@@ -61,22 +69,50 @@ def session_child_tables() -> tuple[Table, ...]:
     )
 
 
+def child_counts() -> list[Any]:
+    """A column per child table: how many of its rows belong to the session row.
+
+    Selected with the sessions they count, so that the claim of a batch reads its
+    counts in the same statement; the row lock taken there keeps new children
+    out (their foreign key check waits on it) until the batch commits.
+    """
+    return [
+        select(func.count())
+        .where(table.c.session_id == S.id)
+        .scalar_subquery()
+        .label(table.name)
+        for table in session_child_tables()
+    ]
+
+
+def rows_of(row: Any) -> dict[str, int]:
+    """The rows deleting this session removes, per table, from a row that has the
+    `child_counts()` columns."""
+    counts = {"interview_sessions": 1}
+    for table in session_child_tables():
+        counts[table.name] = getattr(row, table.name)
+    return counts
+
+
 def count_rows(db: Session, session_ids: Sequence[str]) -> dict[str, dict[str, int]]:
     """Rows per table that deleting these sessions removes, keyed by session id."""
-    tables = session_child_tables()
-    counts: dict[str, dict[str, int]] = {
-        sid: {"interview_sessions": 1, **{t.name: 0 for t in tables}}
-        for sid in session_ids
-    }
-    for table in tables:
-        rows = db.execute(
-            select(table.c.session_id, func.count())
-            .where(table.c.session_id.in_(session_ids))
-            .group_by(table.c.session_id)
-        )
-        for sid, n in rows:
-            counts[sid][table.name] = n
-    return counts
+    rows = db.execute(select(S.id, *child_counts()).where(id_in(db, S.id, session_ids)))
+    counts = {row.id: rows_of(row) for row in rows}
+    # A session that is gone already removes nothing more.
+    empty = {"interview_sessions": 1, **{t.name: 0 for t in session_child_tables()}}
+    return {sid: counts.get(sid, dict(empty)) for sid in session_ids}
+
+
+def id_in(db: Session, column: Any, ids: Sequence[str]) -> ColumnElement[bool]:
+    """`column` is one of `ids`: one array parameter on PostgreSQL.
+
+    An IN list would render and send one parameter per id, and its text would
+    change with the batch's length; `= ANY(array)` keeps one statement text, so
+    the server plans it once per connection.
+    """
+    if db.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(ids), type_=ARRAY(String)))
+    return column.in_(ids)
 
 
 @dataclass
@@ -111,21 +147,25 @@ def _delete_and_record(
     actor: str,
     cache: ReportCache,
     task_id: str | None,
+    counted: bool = False,
 ) -> list[PurgedSession]:
     """Delete the sessions that still pass `guard`, evict their cache, write tombstones.
 
-    `candidates` have `id`, `user_id`, `deleted_at` and `retention_notice_at`. The
-    `guard` is re-applied in the DELETE itself, so a row that changed since it was
-    read (restored, put on hold) is left alone even where nothing locked it.
+    `candidates` have `id`, `user_id`, `deleted_at` and `retention_notice_at`, and
+    with `counted` the `child_counts()` columns too. The `guard` is re-applied in
+    the DELETE itself, so a row that changed since it was read (restored, put on
+    hold) is left alone even where nothing locked it.
     """
     ids = [row.id for row in candidates]
     if not ids:
         return []
-    counts = count_rows(db, ids)
+    counts = (
+        {row.id: rows_of(row) for row in candidates} if counted else count_rows(db, ids)
+    )
     deleted = set(
         db.scalars(
             delete(S)
-            .where(S.id.in_(ids), guard)
+            .where(id_in(db, S.id, ids), guard)
             .returning(S.id)
             .execution_options(synchronize_session=False)
         )
@@ -158,8 +198,34 @@ def _delete_and_record(
             }
         )
     if tombstones:
-        db.execute(insert(DeletionLogEntry), tombstones)
+        _write_tombstones(db, tombstones)
     return purged
+
+
+def _write_tombstones(db: Session, tombstones: list[dict[str, Any]]) -> None:
+    if db.get_bind().dialect.name != "postgresql":
+        db.execute(insert(DeletionLogEntry), tombstones)
+        return
+
+    # The whole batch goes as one JSON parameter that the server unpacks. Passed
+    # as rows, psycopg would execute the INSERT once per tombstone, and a
+    # multi-row VALUES of a whole batch costs more to build than to insert.
+    table = DeletionLogEntry.__table__
+    names = list(tombstones[0])
+    batch = [
+        {
+            **t,
+            "requested_at": t["requested_at"].isoformat(),
+            "purged_at": t["purged_at"].isoformat(),
+        }
+        for t in tombstones
+    ]
+    rows = (
+        func.jsonb_to_recordset(bindparam(None, batch, type_=JSONB))
+        .table_valued(*(column(name, table.c[name].type) for name in names))
+        .render_derived(with_types=True)
+    )
+    db.execute(insert(table).from_select(names, select(*rows.c)))
 
 
 def _requested_at(row: Any, reason: str, now: datetime) -> datetime:
@@ -221,17 +287,7 @@ def purge_batch(
     is skipped rather than overrun. The DELETE re-checks the deadline and the hold.
     With `ids` (a slice of a plan), only those sessions are claimed.
     """
-    query = select(
-        S.id, S.user_id, S.deleted_at, S.retention_notice_at, S.deletion_reason
-    )
-    if ids is not None:
-        query = query.where(S.id.in_(ids))
-    claimed = db.execute(
-        query.where(repository.is_due(now))
-        .order_by(S.permanent_delete_at)
-        .limit(batch_size)
-        .with_for_update(skip_locked=True, of=S)
-    ).all()
+    claimed = db.execute(due_claim(now, batch_size, ids=ids)).all()
     if not claimed:
         return BatchResult()
 
@@ -245,8 +301,32 @@ def purge_batch(
         actor="system:purge",
         cache=cache,
         task_id=task_id,
+        counted=True,
     )
     return BatchResult(claimed=len(claimed), purged=purged)
+
+
+def due_claim(
+    now: datetime, batch_size: int, *, ids: Collection[str] | None = None
+) -> Select[Any]:
+    """What a purge batch claims: the most overdue sessions, each with its child
+    row counts, locked, passing over rows another transaction holds. With `ids`,
+    only those sessions."""
+    query = select(
+        S.id,
+        S.user_id,
+        S.deleted_at,
+        S.retention_notice_at,
+        S.deletion_reason,
+        *child_counts(),
+    ).where(repository.is_due(now))
+    if ids is not None:
+        query = query.where(S.id.in_(ids))
+    return (
+        query.order_by(S.permanent_delete_at)
+        .limit(batch_size)
+        .with_for_update(skip_locked=True, of=S)
+    )
 
 
 def queue_retention_notices(
@@ -269,22 +349,61 @@ def queue_retention_notices(
     until the next run: otherwise a session deleted between the read and the
     insert fails the notice's foreign key, and with it the whole run.
     """
-    covered = (
-        select(S.id, S.notice_cycle, literal(now, UTCDateTime()))
-        .where(retention_candidates(now, settings))
-        .order_by(S.created_at)
-        .limit(limit)
-        .with_for_update(of=S, key_share=True, skip_locked=True)
-    )
-    if ids is not None:
-        covered = covered.where(S.id.in_(ids))
     statement = _insert_ignore(db).from_select(
-        ["session_id", "cycle", "next_attempt_at"], covered
+        ["session_id", "cycle", "next_attempt_at"],
+        retention_scan(now, settings, limit, ids=ids),
     )
     # SQLAlchemy keeps an INSERT's rowcount only when asked; without it psycopg
     # reports -1, the job counts nothing queued and stops after one batch.
     result = db.execute(statement.execution_options(preserve_rowcount=True))
     return max(result.rowcount, 0)
+
+
+def retention_scan(
+    now: datetime,
+    settings: Settings,
+    limit: int,
+    *,
+    ids: Collection[str] | None = None,
+) -> Select[Any]:
+    """What the retention rule scans for: covered sessions without a notice in
+    their cycle, oldest first, as (session id, cycle, `now`). With `ids`, only
+    those sessions.
+
+    One ordered scan per covered status, each reading at most `limit` rows of
+    `ix_interview_sessions_retention`, so the cost does not grow with the
+    sessions left in statuses the rule does not cover. Each scan key-share locks
+    what it reads (PostgreSQL; a locking clause cannot sit on the UNION itself)
+    and passes over rows a request holds.
+    """
+    already = exists().where(N.session_id == S.id, N.cycle == S.notice_cycle)
+
+    def oldest_in(status: str) -> Select[Any]:
+        query = select(S.id, S.notice_cycle, S.created_at).where(
+            repository.covered_by_retention(
+                now, retention_period=settings.retention_period, statuses=[status]
+            ),
+            ~already,
+        )
+        if ids is not None:
+            query = query.where(S.id.in_(ids))
+        return (
+            query.order_by(S.created_at)
+            .limit(limit)
+            .with_for_update(of=S, key_share=True, skip_locked=True)
+        )
+
+    oldest = union_all(
+        *(
+            oldest_in(status).subquery().select()
+            for status in settings.retention_statuses
+        )
+    ).subquery()
+    return (
+        select(oldest.c.id, oldest.c.notice_cycle, literal(now, UTCDateTime()))
+        .order_by(oldest.c.created_at)
+        .limit(limit)
+    )
 
 
 def _insert_ignore(db: Session) -> Any:

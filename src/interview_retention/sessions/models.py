@@ -50,9 +50,13 @@ class InterviewSession(Base):
             ),
             sqlite_where=text("permanent_delete_at IS NOT NULL AND legal_hold = 0"),
         ),
-        # What the retention rule scans: unscheduled sessions without a hold, by age.
+        # What the retention rule scans: unscheduled sessions without a hold, by
+        # status, then age. With the status first, the scan reads only sessions in
+        # the statuses it covers: sessions left in others (abandoned IN_PROGRESS
+        # ones) stay unscheduled forever, and the table grows with them.
         Index(
             "ix_interview_sessions_retention",
+            "status",
             "created_at",
             postgresql_where=text("permanent_delete_at IS NULL AND legal_hold = false"),
             sqlite_where=text("permanent_delete_at IS NULL AND legal_hold = 0"),
