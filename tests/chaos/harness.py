@@ -37,6 +37,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from interview_retention.config import Settings
 from interview_retention.db.engine import create_db_engine
 from tests.conftest import PG_ADMIN_URL, migrate
 
@@ -368,6 +369,25 @@ class RedisServer:
             self.process.kill()
 
 
+def fit_purge_budget(env: dict[str, str]) -> None:
+    """Bring PURGE_TIME_BUDGET_SECONDS under a lowered TASK_TIME_LIMIT_SECONDS.
+
+    The settings refuse a budget that does not end before Celery's soft time
+    limit (the time limit less 60 s, at least 10 s), and its default (300 s)
+    does not fit the short limits that let a scenario wait out a visibility
+    timeout within a minute. Unless the scenario names a budget, it gets one
+    second less than that soft limit (9 s under a 40 s limit): a purge there
+    stops after the batch that runs past it and queues a run to go on, as it
+    would in production.
+    """
+    if "TASK_TIME_LIMIT_SECONDS" not in env or "PURGE_TIME_BUDGET_SECONDS" in env:
+        return
+    soft_limit = max(int(env["TASK_TIME_LIMIT_SECONDS"]) - 60, 10)
+    default = Settings.model_fields["purge_time_budget_seconds"].default
+    if default >= soft_limit:
+        env["PURGE_TIME_BUDGET_SECONDS"] = str(soft_limit - 1)
+
+
 @dataclass
 class Stack:
     """The processes of one scenario, all stopped when it ends."""
@@ -394,6 +414,7 @@ class Stack:
                 "REDIS_URL": self.redis.url,
                 "BROKER_KEY_PREFIX": f"{self.prefix}broker:",
                 "CACHE_KEY_PREFIX": self.prefix,
+                "BEAT_KEY_PREFIX": f"{self.prefix}beat:",
                 "VAR_DIR": str(var),
                 "LOG_LEVEL": "INFO",
                 "LOG_JSON": "true",
@@ -404,6 +425,7 @@ class Stack:
         )
         env.update(self.env)
         env.update({key: str(value) for key, value in overrides.items()})
+        fit_purge_budget(env)
         return env
 
     def spawn(self, role: str, args: list[str], **env: Any) -> Process:
@@ -510,7 +532,6 @@ class Stack:
 
     def send(self, task: str, *, task_id: str | None = None, **kwargs: Any) -> str:
         """Send a task message as beat or the API would, and return its id."""
-        from interview_retention.config import Settings
         from interview_retention.worker.celery_app import create_celery
 
         settings = Settings(

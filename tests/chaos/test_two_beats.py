@@ -1,16 +1,27 @@
-"""Two beat processes started by mistake, on the production schedule code.
+"""Beats started by mistake, on the production schedule code.
 
-Both beats run every job every minute (the cron settings the service reads), and
-two workers with three pool processes each take the six messages of one minute
-at once. Every job is slowed by a trigger so that its two runs overlap. The
-effect must be that of one run of each job: each due session purged once, each
-covered session noticed once, each notice delivered once.
+Two lines of defence keep a job's effect to one per schedule, and the scenario
+puts both to work in one minute, with every job scheduled every minute (the cron
+settings the service reads):
+
+1. RedBeat's lock. Two beats on the same BEAT_KEY_PREFIX: one holds the lock and
+   sends the minute's jobs; the other waits and sends nothing, and when the
+   leader stops it takes the lock over without sending that minute again (the
+   schedule, with each entry's last run, lives in Redis).
+2. Idempotent jobs. A third beat on another BEAT_KEY_PREFIX (as during a deploy
+   that changes the prefix while the old beat still runs) has a lock of its own
+   and sends the minute's jobs too. Two workers with three pool processes each
+   take the six messages at once, and every job is slowed by a trigger so that
+   its two runs overlap. The effect must be that of one run of each job: each
+   due session purged once, each covered session noticed once, each notice
+   delivered once.
 """
 
 from __future__ import annotations
 
+import time
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +29,7 @@ from sqlalchemy import select
 from interview_retention.clock import utcnow
 from interview_retention.deletion.models import DeletionNotice, JobRun
 from tests.chaos.conftest import assert_whole_or_gone, outcome, rows_by_session
-from tests.chaos.harness import wait_until
+from tests.chaos.harness import Process, wait_until
 from tests.deletion.support import add_notice, make_soft_deleted
 from tests.factories import make_session, make_user
 
@@ -26,15 +37,25 @@ pytestmark = pytest.mark.chaos
 
 EVERY_MINUTE = "* * * * *"
 JOBS = ("retention", "notices", "purge")
+LOCKED = "beat: Acquired lock"
 
 
-def sent_by(beat) -> Counter[str]:
+def sends(beat: Process) -> list[tuple[datetime, str]]:
+    """When this beat sent which beat entry."""
+    found = []
+    for line in beat.text().splitlines():
+        if "Sending due task " in line and line.startswith("["):
+            stamp = datetime.strptime(line[1:24], "%Y-%m-%d %H:%M:%S,%f").replace(
+                tzinfo=UTC
+            )
+            entry = line.split("Sending due task ", 1)[1].split(" ", 1)[0]
+            found.append((stamp, entry))
+    return found
+
+
+def sent_by(beat: Process) -> Counter[str]:
     """Jobs this beat sent, by beat entry."""
-    return Counter(
-        line.split("Sending due task ", 1)[1].split(" ", 1)[0]
-        for line in beat.text().splitlines()
-        if "Sending due task " in line
-    )
+    return Counter(entry for _, entry in sends(beat))
 
 
 @pytest.mark.timeout(240)
@@ -72,22 +93,56 @@ def test_two_beats_have_the_effect_of_one(chaos):
         PURGE_BATCH_SIZE="3",
         NOTICE_BATCH_SIZE="2",
         RETENTION_BATCH_SIZE="3",
+        # Beat ticks every second, so a takeover shows within a few.
+        BEAT_LOCK_TIMEOUT_SECONDS="5",
     )
     workers = chaos.workers(["worker-a", "worker-b"], concurrency=3)
-    beats = [chaos.beat("beat-1"), chaos.beat("beat-2")]
+    # Every beat must be up before the same minute boundary, so none starts late
+    # in a minute.
+    if datetime.now(UTC).second > 40:
+        time.sleep(61 - datetime.now(UTC).second)
+    pair = [chaos.beat("beat-1"), chaos.beat("beat-2")]
+    other = chaos.beat("beat-other", BEAT_KEY_PREFIX=f"{chaos.prefix}other-beat:")
+    beats = [*pair, other]
 
-    # Both beats send the three jobs at the next minute; then they are stopped,
-    # so that exactly one minute's worth of messages is out.
+    leader = wait_until(
+        lambda: next((b for b in pair if LOCKED in b.text()), None),
+        timeout=30,
+        what="one of the pair to take the lock",
+        watch=beats,
+    )
+    follower = next(b for b in pair if b is not leader)
+    # The leader and the beat on another lock send the three jobs at the next
+    # minute; the follower sends nothing while the leader holds the lock.
     wait_until(
-        lambda: all(len(sent_by(beat)) == 3 for beat in beats),
+        lambda: len(sent_by(leader)) == len(sent_by(other)) == 3,
         timeout=80,
-        what="both beats to send the minute's jobs",
+        what="the leader and the other beat to send the minute's jobs",
         watch=beats + workers,
         every=0.5,
     )
-    for beat in beats:
-        beat.stop()
-    sent = sum((sent_by(beat) for beat in beats), Counter())
+    other.stop()
+    minute = max(stamp for stamp, _ in sends(leader)).replace(second=0, microsecond=0)
+    assert LOCKED not in follower.text()
+    assert sends(follower) == []
+    # The leader stops cleanly and hands over the lock: the follower takes it and,
+    # reading the schedule from Redis, does not send this minute's jobs again.
+    leader.stop()
+    wait_until(
+        lambda: LOCKED in follower.text(),
+        timeout=15,
+        what="the follower to take the lock over",
+        watch=[follower],
+    )
+    time.sleep(3)
+    follower.stop()
+    assert [
+        entry
+        for stamp, entry in sends(follower)
+        if stamp.replace(second=0, microsecond=0) == minute
+    ] == []
+    # Only the leader's and the other beat's messages are out: six in all.
+    sent = sent_by(leader) + sent_by(other)
 
     def runs() -> list[JobRun]:
         with chaos.db.factory() as db:

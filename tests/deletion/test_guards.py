@@ -57,6 +57,29 @@ class TestBusyReason:
         assert guards.busy_reason(TimeoutError("database is locked")) is None
 
 
+class TestRetryReason:
+    def test_a_lost_connection_may_be_retried(self):
+        lost = OperationalError(
+            "SELECT 1",
+            {},
+            FakeOrig("server closed the connection"),
+            connection_invalidated=True,
+        )
+
+        assert guards.busy_reason(lost) is None
+        assert guards.retry_reason(lost) == "connection_lost"
+
+    def test_a_database_that_cannot_be_reached_is_left_to_the_task(self):
+        # SQLAlchemy does not mark a refused connection as invalidated: there was
+        # no connection to lose.
+        refused = db_error("connection refused")
+
+        assert guards.retry_reason(refused) is None
+
+    def test_busy_is_a_reason_too(self):
+        assert guards.retry_reason(db_error("x", "40P01")) == "deadlock_detected"
+
+
 class TestRunBatch:
     def test_busy_batch_is_retried_whole_and_then_commits(self, db, factory, settings):
         from tests.factories import make_user
@@ -339,3 +362,92 @@ def test_a_purge_batch_that_fails_busy_after_deleting_is_undone_and_redone(
     assert result["purged"] == 3
     assert not any(exists(db, sid) for sid in ids)
     assert sorted(t.session_id for t in tombstones(db)) == sorted(ids)
+
+
+def cut_connection(engine, batch_db) -> None:
+    """Terminate the backend of `batch_db`'s transaction from another connection,
+    as an operator's pg_terminate_backend or a server restart would, and wait
+    until it is gone."""
+    pid = batch_db.scalar(text("SELECT pg_backend_pid()"))
+    with engine.connect() as admin:
+        assert admin.scalar(text("SELECT pg_terminate_backend(:p, 5000)"), {"p": pid})
+
+
+@pytest.mark.postgres
+class TestConnectionLost:
+    def test_the_batch_is_redone_whole_on_a_fresh_connection(
+        self, pg_db, pg_engine, pg_factory, pg_settings, pg_user
+    ):
+        backends = []
+
+        def step(batch_db):
+            backends.append(batch_db.scalar(text("SELECT pg_backend_pid()")))
+            batch_db.add(Resume(user_id=pg_user.id, title=f"attempt {len(backends)}"))
+            batch_db.flush()
+            if len(backends) == 1:
+                cut_connection(pg_engine, batch_db)
+            return len(backends)
+
+        with capture_logs() as logs:
+            result = guards.run_batch(
+                pg_factory, fast(pg_settings), step, run_id="r", event="e"
+            )
+
+        assert result == 2
+        assert backends[0] != backends[1]
+        # The first attempt's row went with its connection; only the second's is
+        # committed.
+        titles = pg_db.scalars(select(Resume.title).execution_options(**FRESH)).all()
+        assert titles == ["attempt 2"]
+        lost = [e for e in logs if e["event"] == "batch.connection_lost"]
+        assert [(e["attempt"], e["reason"]) for e in lost] == [(1, "connection_lost")]
+
+    def test_a_purge_keeps_its_place_and_its_limit_across_a_lost_connection(
+        self, pg_db, pg_engine, pg_factory, pg_settings, pg_cache, pg_user, monkeypatch
+    ):
+        from interview_retention.deletion import service
+        from tests.deletion.support import tombstones
+
+        now = pg_db.scalar(text("SELECT now()"))
+        ids = [
+            make_soft_deleted(
+                pg_db, pg_user, deadline=now - timedelta(minutes=m + 1)
+            ).id
+            for m in range(6)
+        ]
+        pg_db.commit()
+        real = service.purge_batch
+        purged = []
+
+        def cut_in_the_second_batch(batch_db, **kwargs):
+            batch = real(batch_db, **kwargs)
+            purged.append(len(batch.purged))
+            if len(purged) == 2:
+                # The batch deleted its sessions and wrote their tombstones; the
+                # connection goes before the commit.
+                cut_connection(pg_engine, batch_db)
+            return batch
+
+        monkeypatch.setattr(service, "purge_batch", cut_in_the_second_batch)
+
+        with capture_logs() as logs:
+            result = jobs.run_job(
+                "purge",
+                lambda ctx: jobs.purge(ctx, cache=pg_cache, batch_size=2),
+                factory=pg_factory,
+                settings=fast(pg_settings),
+                now=now,
+                params={"limit": 4},
+            )
+
+        # One run, never failed: the cut batch was redone, and the limit counts
+        # only what was committed.
+        assert purged == [2, 2, 2]
+        assert result["purged"] == 4
+        assert sum(exists(pg_db, sid) for sid in ids) == 2
+        gone = [sid for sid in ids if not exists(pg_db, sid)]
+        assert sorted(t.session_id for t in tombstones(pg_db)) == sorted(gone)
+        assert not [e for e in logs if e["event"] == "job.failed"]
+        assert [e["reason"] for e in logs if e["event"] == "batch.connection_lost"] == [
+            "connection_lost"
+        ]

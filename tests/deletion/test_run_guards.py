@@ -491,6 +491,55 @@ class TestHeartbeats:
         # Progress is written apart from the heartbeat, and kept.
         assert job_run(db, "run-1").progress["deleted"] == 1
 
+    def test_a_run_the_database_cannot_record_still_logs_its_failure(
+        self, pg_settings, now
+    ):
+        from sqlalchemy.exc import OperationalError
+
+        from interview_retention.db.engine import create_db_engine, get_sessionmaker
+
+        # Nothing listens on port 1: every connection is refused at once.
+        away = create_db_engine("postgresql+psycopg://postgres@127.0.0.1:1/x")
+        try:
+            with capture_logs() as logs, pytest.raises(OperationalError):
+                run(
+                    get_sessionmaker(away),
+                    pg_settings,
+                    "purge",
+                    lambda ctx: {},
+                    now=now,
+                )
+        finally:
+            away.dispose()
+
+        failed = [e for e in logs if e["event"] == "job.failed"]
+        assert [(e["run_id"], e["error"]) for e in failed] == [
+            ("run-1", "OperationalError: OperationalError")
+        ]
+        assert any(e["event"] == "job.failure_not_recorded" for e in logs)
+
+    def test_a_failure_that_cannot_be_recorded_raises_the_runs_own_error(
+        self, db, factory, settings, now, monkeypatch
+    ):
+        def lost_record(*args, **kwargs):
+            raise RuntimeError("the database went away")
+
+        def body(ctx):
+            monkeypatch.setattr(jobs, "_finish", lost_record)
+            raise ValueError("the run's own error")
+
+        with capture_logs() as logs, pytest.raises(ValueError, match="own error"):
+            run(factory, settings, "purge", body, now=now)
+
+        assert [e["error"] for e in logs if e["event"] == "job.failed"] == [
+            "ValueError"
+        ]
+        unrecorded = [e for e in logs if e["event"] == "job.failure_not_recorded"]
+        assert [e["error"] for e in unrecorded] == ["RuntimeError"]
+        # The run stays as it was last written; the heartbeat has the failure.
+        assert job_run(db, "run-1").status == "RUNNING"
+        assert heartbeat(db, "purge").last_error == "ValueError"
+
     def test_batch_durations_add_up_across_runs(
         self, db, factory, settings, cache, user, now
     ):

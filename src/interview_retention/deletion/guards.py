@@ -9,6 +9,13 @@ is tried again after an exponential backoff with jitter, a bounded number of
 times, and then the error ends the run. SQLite has no statement or lock
 timeouts: its writers wait up to the connection's busy timeout, and a batch that
 still finds the database locked is retried like a PostgreSQL one.
+
+A batch whose connection is lost under it (its backend terminated, the server
+restarted, the network cut) is retried the same way, on a fresh connection: the
+server rolled its transaction back when the connection went, so the batch is
+redone whole, and the run keeps its place (its limit, its plan's slice). A
+database that cannot be reached at all is not the batch's to wait for: that
+error ends the run, and Celery retries the task with its own, longer backoff.
 """
 
 from __future__ import annotations
@@ -58,6 +65,9 @@ SQLITE_BUSY = ("database is locked", "database table is locked", "database is bu
 _CHUNK = 1000
 
 
+CONNECTION_LOST = "connection_lost"
+
+
 def busy_reason(exc: BaseException) -> str | None:
     """Why `exc` means the database was busy, or None if it means something else."""
     if not isinstance(exc, DBAPIError):
@@ -69,6 +79,19 @@ def busy_reason(exc: BaseException) -> str | None:
     if any(phrase in message for phrase in SQLITE_BUSY):
         return "sqlite_busy"
     return None
+
+
+def retry_reason(exc: BaseException) -> str | None:
+    """Why a batch that failed with `exc` may be tried again; None if it may not.
+
+    The database was busy (see `busy_reason`), or the batch's connection was lost
+    mid-transaction: SQLAlchemy says so by invalidating the connection, and a
+    pooled connection is never handed out again after that. A failure to connect
+    in the first place is not a lost connection; it is left to the task's retry.
+    """
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return CONNECTION_LOST
+    return busy_reason(exc)
 
 
 def apply_timeouts(db: Session, settings: Settings) -> None:
@@ -116,23 +139,27 @@ def run_batch(
     """Run `step` in one bounded transaction; back off and retry while busy.
 
     Each attempt is a whole new transaction: a busy attempt rolled back all it
-    did, so nothing is half done. After BATCH_RETRY_ATTEMPTS busy attempts the
+    did, and so did the server for an attempt whose connection was lost, so
+    nothing is half done. After BATCH_RETRY_ATTEMPTS such attempts in all the
     last error is raised; any other error is raised at once.
     """
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
+        reason = retry_reason(error) if error else None
         log.warning(
-            "batch.database_busy",
+            "batch.connection_lost"
+            if reason == CONNECTION_LOST
+            else "batch.database_busy",
             run_id=run_id,
             batch_event=event,
             attempt=state.attempt_number,
-            reason=busy_reason(error) if error else None,
+            reason=reason,
             wait_ms=round((state.upcoming_sleep or 0) * 1000),
         )
 
     retrying = Retrying(
-        retry=retry_if_exception(lambda exc: busy_reason(exc) is not None),
+        retry=retry_if_exception(lambda exc: retry_reason(exc) is not None),
         stop=stop_after_attempt(settings.batch_retry_attempts),
         # Doubling from BATCH_RETRY_BASE_MS up to BATCH_RETRY_MAX_MS, plus up to
         # one base of jitter so that runs that met the same lock do not return

@@ -497,18 +497,24 @@ def run_job(
         budget_seconds=settings.purge_time_budget_seconds if job == "purge" else None,
     )
     started = time.perf_counter()
-    with transaction(factory) as db:
-        record = db.get(JobRun, ctx.run_id) or JobRun(
-            id=ctx.run_id, job=job, trigger=trigger, queued_at=ctx.now
-        )
-        if params is not None or record.params is None:
-            record.params = dict(params or {})
-        ctx.params = dict(record.params)
-        record.status = "RUNNING"
-        record.started_at = utcnow()
-        record.finished_at = None
-        record.error = None
-        db.add(record)
+    try:
+        with transaction(factory) as db:
+            record = db.get(JobRun, ctx.run_id) or JobRun(
+                id=ctx.run_id, job=job, trigger=trigger, queued_at=ctx.now
+            )
+            if params is not None or record.params is None:
+                record.params = dict(params or {})
+            ctx.params = dict(record.params)
+            record.status = "RUNNING"
+            record.started_at = utcnow()
+            record.finished_at = None
+            record.error = None
+            db.add(record)
+    except Exception as exc:
+        # The database is away (or refuses the record): the run never started,
+        # but it still gets its line, and Celery's retry waits for the database.
+        _failed(ctx, exc, started)
+        raise
     heartbeats.started(factory, job=job, run_id=ctx.run_id, at=record.started_at)
 
     try:
@@ -520,15 +526,7 @@ def run_job(
             else:
                 result = body(ctx)
     except Exception as exc:
-        _finish(factory, ctx.run_id, "FAILED", {}, _describe(exc))
-        heartbeats.finished(factory, job=job, run_id=ctx.run_id, at=utcnow(), error=exc)
-        log.error(
-            "job.failed",
-            job=job,
-            run_id=ctx.run_id,
-            error=heartbeats.describe(exc),
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
-        )
+        _failed(ctx, exc, started)
         raise
 
     result = {"job": job, "run_id": ctx.run_id, "now": ctx.now.isoformat(), **result}
@@ -553,6 +551,34 @@ def run_job(
         **{k: v for k, v in result.items() if isinstance(v, int)},
     )
     return result
+
+
+def _failed(ctx: JobContext, exc: Exception, started: float) -> None:
+    """Log a failed run, then record it as FAILED in `job_runs` and its heartbeat.
+
+    The line comes first and the record cannot stop it: when the database itself
+    is what failed, the record cannot be written (the run stays RUNNING until a
+    retry writes it), and the error the caller raises stays the run's own.
+    """
+    log.error(
+        "job.failed",
+        job=ctx.job,
+        run_id=ctx.run_id,
+        error=heartbeats.describe(exc),
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    try:
+        _finish(ctx.factory, ctx.run_id, "FAILED", {}, _describe(exc))
+    except Exception as unrecorded:
+        log.warning(
+            "job.failure_not_recorded",
+            job=ctx.job,
+            run_id=ctx.run_id,
+            error=heartbeats.describe(unrecorded),
+        )
+    heartbeats.finished(
+        ctx.factory, job=ctx.job, run_id=ctx.run_id, at=utcnow(), error=exc
+    )
 
 
 def _paused(ctx: JobContext) -> dict[str, Any]:
