@@ -27,7 +27,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from interview_retention.clock import utcnow
+from interview_retention.clock import human_duration, utcnow
 from interview_retention.config import get_settings
 from interview_retention.db.engine import get_sessionmaker, transaction
 from interview_retention.errors import DomainError
@@ -681,12 +681,7 @@ def hold_history(session_id: str, as_json: JsonFlag = False) -> None:
 
 
 def _duration(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    minutes, _ = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h {minutes}m"
+    return None if seconds is None else human_duration(seconds)
 
 
 def _safe_url() -> str:
