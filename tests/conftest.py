@@ -97,6 +97,24 @@ def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
 
+def _broker_files() -> set[Path]:
+    folder = ROOT / "var" / "broker"
+    return {path for path in folder.rglob("*") if path.is_file()}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def checkout_var_untouched() -> Iterator[None]:
+    """Fail the run if a test left anything in the checkout's var/broker.
+
+    A message there is executed by the next `make run` worker, against the
+    developer's own database (see tests/__init__.py).
+    """
+    before = _broker_files()
+    yield
+    left = sorted(str(path.relative_to(ROOT)) for path in _broker_files() - before)
+    assert not left, f"the suite wrote into the checkout's broker folder: {left}"
+
+
 @pytest.fixture(scope="session")
 def database_url(backend: str, request: pytest.FixtureRequest) -> str:
     fixture = "pg_url" if backend == "postgresql" else "sqlite_url"

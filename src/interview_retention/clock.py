@@ -43,3 +43,22 @@ _SPELLING = "is a number; send an ISO 8601 instant with a UTC offset instead"
 UTCInstant = Annotated[
     AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(_in_utc)
 ]
+
+
+def human_duration(seconds: float) -> str:
+    """`319d 7h 12m`, as the console and /readyz both print an age or a limit.
+
+    Leading zero units are left out (`1h 1m`, `25m`); under an hour the seconds
+    show when there are any (`2m 36s`, `36s`), so an age just past a limit of
+    minutes never prints as equal to it.
+    """
+    minutes, rest = divmod(int(seconds), 60)
+    if minutes < 60:
+        if not minutes:
+            return f"{rest}s"
+        return f"{minutes}m {rest}s" if rest else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    if days:
+        return f"{days}d {hours}h {minutes}m"
+    return f"{hours}h {minutes}m"

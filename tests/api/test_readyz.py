@@ -53,8 +53,8 @@ def test_degraded_but_200_when_the_oldest_due_session_is_too_late(client, db, al
     assert body(response) == {
         "status": "degraded",
         "checks": {"database": True, "broker": True},
-        "degraded": {"backlog": False, "heartbeats": True},
-        "reasons": ["the oldest due session is 61m past its deadline (limit 60m)"],
+        "degraded": {"backlog": True, "heartbeats": False},
+        "reasons": ["the oldest due session is 1h 1m past its deadline (limit 1h 0m)"],
     }
 
 
@@ -67,8 +67,23 @@ def test_degraded_when_a_job_goes_silent(client, db):
         data = body(client.get("/readyz"))
 
     assert data["status"] == "degraded"
-    assert data["degraded"] == {"backlog": True, "heartbeats": False}
+    assert data["degraded"] == {"backlog": False, "heartbeats": True}
     assert data["reasons"] == ["purge silent for 21m (limit 20m)"]
+
+
+def test_a_job_silent_for_months_reads_in_days_hours_minutes(client, db):
+    # A fresh clone's var/ held heartbeats from long ago: the reason printed
+    # `459777m39s`, and `degraded` said True for the check that was fine.
+    quiet = timedelta(days=319, hours=7, minutes=12, seconds=39)
+    for job, last in (("retention", T0), ("notices", T0), ("purge", T0 - quiet)):
+        db.add(JobHeartbeat(job=job, last_beat_at=last))
+    db.commit()
+
+    with freeze_time(T0):
+        data = body(client.get("/readyz"))
+
+    assert data["degraded"] == {"backlog": False, "heartbeats": True}
+    assert data["reasons"] == ["purge silent for 319d 7h 12m (limit 20m)"]
 
 
 def test_jobs_never_run_degrade_only_once_the_api_has_waited_their_limit(

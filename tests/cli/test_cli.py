@@ -7,13 +7,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from click.testing import Result
 from freezegun import freeze_time
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, func, inspect, select, text
+from sqlalchemy.exc import ProgrammingError
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from interview_retention.cli.main import app
+from interview_retention.cli.main import app, missing_table
 from interview_retention.clock import utcnow
 from interview_retention.db.base import Base
 from interview_retention.deletion.models import DeletionLogEntry, DeletionNotice
@@ -368,3 +370,27 @@ class TestHold:
         result = run(runner, "hold", "lift", "no-such-id", "--reason", "xyz", code=1)
 
         assert "Session not found" in result.stderr
+
+
+class TestDatabaseNotMigrated:
+    """A fresh clone's first command, before `migrate`: one line, exit code 2."""
+
+    def test_a_command_on_an_empty_sqlite_file_says_to_migrate(
+        self, runner: CliRunner, cli_db: str
+    ):
+        result = run(runner, "backlog", code=2)
+
+        assert result.stderr.strip() == (
+            "error: database is not migrated: run interview-retention migrate"
+        )
+        assert "Traceback" not in result.output
+
+    def test_postgresqls_undefined_table_is_recognised(self, pg_engine: Engine):
+        with pg_engine.connect() as conn, pytest.raises(ProgrammingError) as caught:
+            conn.execute(text("SELECT 1 FROM no_table_of_this_name"))
+        assert missing_table(caught.value)
+
+    def test_other_database_errors_are_not_taken_for_it(self, pg_engine: Engine):
+        with pg_engine.connect() as conn, pytest.raises(ProgrammingError) as caught:
+            conn.execute(text("SELECT no_column_of_this_name FROM users"))
+        assert not missing_table(caught.value)

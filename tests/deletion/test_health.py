@@ -151,7 +151,7 @@ class TestDegradation:
         found = degradation(db, now=now, settings=settings)
 
         assert found.reasons == []
-        assert found.checks == {"backlog": True, "heartbeats": True}
+        assert found.checks == {"backlog": False, "heartbeats": False}
 
     def test_a_due_session_within_the_limit_is_fine(
         self, db, settings, user, now, alive
@@ -167,10 +167,10 @@ class TestDegradation:
 
         found = degradation(db, now=now, settings=settings)
 
-        assert found.checks == {"backlog": False, "heartbeats": True}
+        assert found.checks == {"backlog": True, "heartbeats": False}
         assert found.oldest_overdue_seconds == 61 * 60
         assert found.reasons == [
-            "the oldest due session is 61m past its deadline (limit 60m)"
+            "the oldest due session is 1h 1m past its deadline (limit 1h 0m)"
         ]
 
     def test_a_held_session_past_its_deadline_does_not_count(
@@ -189,7 +189,7 @@ class TestDegradation:
 
         found = degradation(db, now=now, settings=settings)
 
-        assert found.checks == {"backlog": True, "heartbeats": False}
+        assert found.checks == {"backlog": False, "heartbeats": True}
         assert found.silent_jobs == ["purge"]
         assert found.reasons == ["purge silent for 25m (limit 20m)"]
 

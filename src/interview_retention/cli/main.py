@@ -26,8 +26,9 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Table
+from typer.core import TyperGroup
 
-from interview_retention.clock import utcnow
+from interview_retention.clock import human_duration, utcnow
 from interview_retention.config import get_settings
 from interview_retention.db.engine import get_sessionmaker, transaction
 from interview_retention.errors import DomainError
@@ -36,7 +37,38 @@ from interview_retention.logs import configure_logging
 if TYPE_CHECKING:
     from interview_retention.deletion.jobs import OnBatch
 
-app = typer.Typer(no_args_is_help=True, help=__doc__.splitlines()[0])
+NOT_MIGRATED = "database is not migrated: run interview-retention migrate"
+EXIT_NOT_MIGRATED = 2
+
+
+def missing_table(exc: BaseException) -> bool:
+    """Whether a database error says a table does not exist: SQLite's `no such
+    table`, or PostgreSQL's undefined_table (SQLSTATE 42P01)."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    if not isinstance(exc, OperationalError | ProgrammingError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if code is not None:
+        return code == "42P01"
+    return "no such table" in str(orig)
+
+
+class _Commands(TyperGroup):
+    """Every command, run so that a database nobody has migrated is one line of
+    advice and exit code 2, not a traceback of some two hundred lines."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if missing_table(exc):
+                _fail(NOT_MIGRATED, EXIT_NOT_MIGRATED)
+            raise
+
+
+app = typer.Typer(no_args_is_help=True, help=__doc__.splitlines()[0], cls=_Commands)
 users_app = typer.Typer(no_args_is_help=True, help="Create users and issue tokens.")
 hold_app = typer.Typer(no_args_is_help=True, help="Set and lift legal holds.")
 app.add_typer(users_app, name="users")
@@ -681,12 +713,7 @@ def hold_history(session_id: str, as_json: JsonFlag = False) -> None:
 
 
 def _duration(seconds: float | None) -> str | None:
-    if seconds is None:
-        return None
-    minutes, _ = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    days, hours = divmod(hours, 24)
-    return f"{days}d {hours}h {minutes}m"
+    return None if seconds is None else human_duration(seconds)
 
 
 def _safe_url() -> str:

@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from interview_retention.clock import human_duration
 from interview_retention.config import Settings
 from interview_retention.deletion.heartbeats import JobHealth, job_health
 from interview_retention.deletion.service import Backlog, backlog
@@ -51,7 +52,8 @@ def retention_status(
 
 @dataclass
 class Degradation:
-    """What makes the service degraded: each check's verdict and the reasons."""
+    """What makes the service degraded: each check (True when it is the one
+    degrading the service) and the reasons."""
 
     checks: dict[str, bool]
     reasons: list[str]
@@ -82,8 +84,8 @@ def degradation(
     reasons = []
     if late is not None and late > limit:
         reasons.append(
-            f"the oldest due session is {_minutes(late)} past its deadline"
-            f" (limit {_minutes(limit)})"
+            f"the oldest due session is {human_duration(late)} past its deadline"
+            f" (limit {human_duration(limit)})"
         )
 
     silent = []
@@ -93,24 +95,21 @@ def degradation(
         if not job.silent:
             continue
         silent.append(job.job)
+        limit_text = human_duration(job.silence_limit_seconds)
         if job.age_seconds is None:
-            reasons.append(
-                f"{job.job} has never run (limit {_minutes(job.silence_limit_seconds)})"
-            )
+            reasons.append(f"{job.job} has never run (limit {limit_text})")
         else:
             reasons.append(
-                f"{job.job} silent for {_minutes(job.age_seconds)}"
-                f" (limit {_minutes(job.silence_limit_seconds)})"
+                f"{job.job} silent for {human_duration(job.age_seconds)}"
+                f" (limit {limit_text})"
             )
     return Degradation(
-        checks={"backlog": late is None or late <= limit, "heartbeats": not silent},
+        # True names the check that is degraded, as /readyz shows it.
+        checks={
+            "backlog": late is not None and late > limit,
+            "heartbeats": bool(silent),
+        },
         reasons=reasons,
         oldest_overdue_seconds=late,
         silent_jobs=silent,
     )
-
-
-def _minutes(seconds: float) -> str:
-    """`61m`, or `2m41s` when it is not whole minutes."""
-    minutes, rest = divmod(int(seconds), 60)
-    return f"{minutes}m{rest:02d}s" if rest else f"{minutes}m"
