@@ -28,7 +28,7 @@ from rich.progress import (
 from rich.table import Table
 from typer.core import TyperGroup
 
-from interview_retention.clock import human_duration, utcnow
+from interview_retention.clock import NEEDS_OFFSET, human_duration, utcnow
 from interview_retention.config import get_settings
 from interview_retention.db.engine import get_sessionmaker, transaction
 from interview_retention.errors import DomainError
@@ -555,14 +555,17 @@ def _when(at: datetime | None) -> str:
 
 
 def _instant(value: str | None, name: str) -> datetime | None:
-    """An ISO 8601 instant; one without an offset is taken as UTC."""
+    """An ISO 8601 instant with its offset, refused without one as the API does:
+    a shell's local time must not be guessed."""
     if value is None:
         return None
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         _fail(f"{name}: {value!r} is not an ISO 8601 instant", code=2)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    if parsed.tzinfo is None:
+        _fail(f"{name}: {value!r} {NEEDS_OFFSET}", code=2)
+    return parsed.astimezone(UTC)
 
 
 @app.command("deletion-log")
