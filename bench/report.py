@@ -47,7 +47,7 @@ def _variant_row(name: str, run: dict[str, Any]) -> str:
         _n(run["rows"] / run["seconds"]),
         _n(percentile(holds, 0.99), 1),
         _n(max(holds), 1),
-        f"{peak:.0f} (+{grown:.0f})",
+        f"{peak:.0f} (+{max(grown, 0):.0f})",
         _n(run["wal_bytes"] / 1e6, 1),
         _n(run["wal_bytes"] / run["sessions"] / 1024, 1),
         cpu,
