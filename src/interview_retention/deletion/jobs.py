@@ -44,12 +44,19 @@ Step = Callable[[Session], tuple[int, dict[str, int]]]
 
 
 def _drain(
-    ctx: JobContext, step: Step, *, size: int, event: str, counts: tuple[str, ...]
+    ctx: JobContext,
+    step: Step,
+    *,
+    size: int,
+    event: str,
+    counts: tuple[str, ...],
+    pause: float = 0.0,
 ) -> dict[str, Any]:
     """Run `step` one transaction at a time until a batch comes back short.
 
     A short batch means the rest is gone, or claimed by a run of the same job
     going on at once. One log line per batch; the run's totals of `counts`.
+    Between two batches it waits `pause` seconds, holding no lock.
     """
     totals: dict[str, Any] = {"batches": 0, **dict.fromkeys(counts, 0)}
     while True:
@@ -72,6 +79,8 @@ def _drain(
         )
         if claimed < size:
             break
+        if pause:
+            time.sleep(pause)
     return totals
 
 
@@ -97,6 +106,7 @@ def purge(
         size=size,
         event="purge.batch_deleted",
         counts=("purged", "rows_removed", "cache_keys_evicted"),
+        pause=ctx.settings.purge_pause_ms / 1000,
     )
 
 
