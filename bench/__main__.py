@@ -25,6 +25,7 @@ import redis
 
 from bench import api_load, dataset, growth, report
 from bench.pg import REDIS_URL, Databases, libpq
+from bench.report import median_run
 from interview_retention.clock import utcnow
 from interview_retention.config import Settings
 from interview_retention.deletion.service import session_child_tables
@@ -50,8 +51,23 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=3, help="runs of ours and limit")
     parser.add_argument("--naive-sample", type=int, default=2000)
     parser.add_argument("--naive-seconds", type=float, default=60.0)
-    parser.add_argument("--api-clients", type=int, default=2)
-    parser.add_argument("--api-idle-seconds", type=float, default=15.0)
+    parser.add_argument("--api-clients", type=int, default=4)
+    parser.add_argument(
+        "--api-think-ms",
+        type=float,
+        default=50.0,
+        help="each API client's pause between two requests (0: none)",
+    )
+    parser.add_argument("--api-idle-seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--api-repeat", type=int, default=3, help="API runs, their samples pooled"
+    )
+    parser.add_argument(
+        "--api-pause-ms",
+        type=int,
+        default=150,
+        help="run the API step again with this PURGE_PAUSE_MS (0 skips it)",
+    )
     parser.add_argument("--skip-api", action="store_true")
     parser.add_argument(
         "--growth",
@@ -155,18 +171,59 @@ def check(url: str, variant: str, figures: dict[str, Any]) -> None:
 
 
 def run_api(
-    dbs: Databases, template: str, args: argparse.Namespace, prefix: str, logs: Path
+    dbs: Databases,
+    template: str,
+    args: argparse.Namespace,
+    prefix: str,
+    logs: Path,
+    pause_ms: int | None = None,
 ) -> dict[str, Any]:
-    """Latency of GET and PATCH idle, then while the purge runs, on one copy."""
-    url = dbs.copy(template, "api")
+    """Latency of GET and PATCH idle, then while the purge runs (with
+    PURGE_PAUSE_MS=`pause_ms` if given); `--api-repeat` times on fresh copies,
+    the samples of every repeat pooled."""
+    idle: list[api_load.Sample] = []
+    during: list[api_load.Sample] = []
+    purges = []
+    for n in range(args.api_repeat):
+        setting = "" if pause_ms is None else f", PURGE_PAUSE_MS={pause_ms}"
+        say(f"API idle, then during the purge{setting}, {n + 1} of {args.api_repeat}")
+        samples, idle_window, figures = api_once(
+            dbs, template, args, prefix, logs, f"api{n}", pause_ms
+        )
+        idle += [s for s in samples if idle_window[0] <= s.started < idle_window[1]]
+        window = (figures["started_at"], figures["ended_at"])
+        during += [s for s in samples if window[0] <= s.started < window[1]]
+        purges.append(figures)
+    return {
+        "idle": api_load.summarize(idle),
+        "during": api_load.summarize(during),
+        "purge": median_run(purges),
+        "clients": args.api_clients,
+        "think_ms": args.api_think_ms,
+        "idle_seconds": args.api_idle_seconds,
+        "repeat": args.api_repeat,
+        "pause_ms": pause_ms,
+    }
+
+
+def api_once(
+    dbs: Databases,
+    template: str,
+    args: argparse.Namespace,
+    prefix: str,
+    logs: Path,
+    suffix: str,
+    pause_ms: int | None,
+) -> tuple[list[api_load.Sample], tuple[float, float], dict[str, Any]]:
+    url = dbs.copy(template, suffix)
     server = api_load.Server(url, REDIS_URL, prefix + "api:", logs / "uvicorn.log")
     purge: subprocess.Popen[str] | None = None
     load: api_load.Load | None = None
     try:
         server.wait_ready()
-        sessions = api_load.live_sessions(url, args.api_clients * 50)
+        sessions = api_load.live_sessions(url, args.api_clients * 25)
         owned = [sessions[i :: args.api_clients] for i in range(args.api_clients)]
-        load = api_load.Load(server.base, owned)
+        load = api_load.Load(server.base, owned, think=args.api_think_ms / 1000)
         load.start()
         time.sleep(3)  # connections, caches and plans warm up first
         idle = (time.monotonic(), time.monotonic() + args.api_idle_seconds)
@@ -176,13 +233,15 @@ def run_api(
         command += ["--redis-url", REDIS_URL, "--prefix", prefix]
         if args.batch_size:
             command += ["--batch-size", str(args.batch_size)]
-        purge = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+        env = dict(os.environ)
+        if pause_ms is not None:
+            env["PURGE_PAUSE_MS"] = str(pause_ms)
+        purge = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
         out, _ = purge.communicate(timeout=3600)
         load.finish()
         if purge.returncode != 0:
             raise RuntimeError("the purge under API load failed")
         figures = json.loads(out)
-        window = (figures["started_at"], figures["ended_at"])
         check(url, "ours", figures)
     finally:
         if load is not None:
@@ -190,14 +249,8 @@ def run_api(
         if purge is not None and purge.poll() is None:
             purge.kill()
         server.stop()
-        dbs.drop(dbs.name("api"))
-    return {
-        "idle": api_load.summarize(load.samples, *idle),
-        "during": api_load.summarize(load.samples, *window),
-        "purge": figures,
-        "clients": args.api_clients,
-        "idle_seconds": args.api_idle_seconds,
-    }
+        dbs.drop(dbs.name(suffix))
+    return load.samples, idle, figures
 
 
 def build(dbs: Databases, args: argparse.Namespace, now: datetime) -> tuple[str, Any]:
@@ -252,9 +305,12 @@ def main(argv: list[str] | None = None) -> None:
         figures["runs"] = runs
 
         if not args.skip_api:
-            say("API idle, then during the purge")
             with tempfile.TemporaryDirectory(prefix="ir_bench_") as logs:
                 figures["api"] = run_api(dbs, template, args, prefix, Path(logs))
+                if args.api_pause_ms:
+                    figures["api_paused"] = run_api(
+                        dbs, template, args, prefix, Path(logs), args.api_pause_ms
+                    )
         dbs.drop(template)
 
         sizes = [int(s) for s in args.growth.split(",") if s.strip()]

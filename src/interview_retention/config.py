@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # thousand rows with their children) holds its locks for ~170 ms on the bench
     # machine; 500 gains 2.5% in throughput for ~200 ms (docs/performance.md).
     purge_batch_size: int = Field(400, ge=1, le=10_000)
+    # A pause between two purge batches leaves the database's CPU to requests: on
+    # the two-core bench machine 150 ms kept the API's p99 within 1.2x of idle,
+    # and the purge ran at 40% of its speed. Worth it where the database has few
+    # cores (docs/performance.md).
+    purge_pause_ms: int = Field(0, ge=0, le=60_000)
     notice_batch_size: int = Field(200, ge=1, le=10_000)
     retention_batch_size: int = Field(1000, ge=1, le=100_000)
     notice_max_attempts: int = Field(8, ge=1)

@@ -154,6 +154,48 @@ def test_purge_works_in_batches_until_nothing_is_due(
     assert len(tombstones(db)) == 7
 
 
+def test_purge_pauses_between_batches_after_each_commit(
+    db, factory, settings, cache, user, now, monkeypatch
+):
+    for i in range(7):
+        make_soft_deleted(
+            db, user, deadline=now - timedelta(hours=i + 1), children=False
+        )
+    paced = settings.model_copy(update={"purge_batch_size": 3, "purge_pause_ms": 50})
+    left_during_pauses = []
+
+    def pause(seconds):
+        # What another connection sees while the job waits: the last batch is
+        # committed, so the pause holds no lock.
+        with factory() as other:
+            left = other.scalar(select(func.count()).select_from(InterviewSession))
+        left_during_pauses.append((seconds, left))
+
+    monkeypatch.setattr(jobs.time, "sleep", pause)
+
+    result = run_purge(factory, paced, cache, now)
+
+    assert result["purged"] == 7
+    assert left_during_pauses == [(0.05, 4), (0.05, 1)]
+
+
+def test_purge_does_not_pause_by_default(
+    db, factory, settings, cache, user, now, monkeypatch
+):
+    for i in range(5):
+        make_soft_deleted(
+            db, user, deadline=now - timedelta(hours=i + 1), children=False
+        )
+    small = settings.model_copy(update={"purge_batch_size": 2})
+    pauses = []
+    monkeypatch.setattr(jobs.time, "sleep", pauses.append)
+
+    result = run_purge(factory, small, cache, now)
+
+    assert result["batches"] == 3
+    assert pauses == []
+
+
 def test_purge_reports_rows_removed(db, factory, settings, cache, user, now):
     make_soft_deleted(db, user, deadline=now - timedelta(hours=1))
     make_soft_deleted(db, user, deadline=now - timedelta(hours=2))

@@ -96,6 +96,7 @@ def _drain(
     deleted: str | None = None,
     failed: str | None = None,
     remaining: Callable[[], int | None] | None = None,
+    pause: float = 0.0,
 ) -> dict[str, Any]:
     """Run `step` one transaction at a time until a batch comes back short.
 
@@ -110,6 +111,7 @@ def _drain(
     knows better, else what was due when the run began less what it processed,
     corrected by a fresh count at the end. With a time budget the run stops
     after the batch that spends it (`stopped_by_budget`).
+    Between two batches it waits `pause` seconds, holding no lock.
     """
     totals: dict[str, Any] = {"batches": 0, **dict.fromkeys(counts, 0)}
     deleted = deleted or counts[0]
@@ -170,6 +172,8 @@ def _drain(
                 processed=processed,
             )
             break
+        if pause:
+            time.sleep(pause)
 
     report(left_now=left() if remaining else _due_count(ctx))
     return totals
@@ -345,6 +349,7 @@ def purge(
         counts=("purged", "rows_removed", "cache_keys_evicted"),
         deleted="purged",
         remaining=feed.remaining if feed.plan_ids is not None else None,
+        pause=ctx.settings.purge_pause_ms / 1000,
     )
     return _with_plan(result, ctx, feed, "purged")
 

@@ -80,7 +80,7 @@ def child_counts() -> list[Any]:
         select(func.count())
         .where(table.c.session_id == S.id)
         .scalar_subquery()
-        .label(table.name)
+        .label(f"rows_{table.name}")
         for table in session_child_tables()
     ]
 
@@ -90,7 +90,7 @@ def rows_of(row: Any) -> dict[str, int]:
     `child_counts()` columns."""
     counts = {"interview_sessions": 1}
     for table in session_child_tables():
-        counts[table.name] = getattr(row, table.name)
+        counts[table.name] = getattr(row, f"rows_{table.name}")
     return counts
 
 
@@ -98,7 +98,7 @@ def count_rows(db: Session, session_ids: Sequence[str]) -> dict[str, dict[str, i
     """Rows per table that deleting these sessions removes, keyed by session id."""
     rows = db.execute(select(S.id, *child_counts()).where(id_in(db, S.id, session_ids)))
     counts = {row.id: rows_of(row) for row in rows}
-    # A session that is gone already removes nothing more.
+    # An id no longer there is not deleted either; its entry only keeps the shape.
     empty = {"interview_sessions": 1, **{t.name: 0 for t in session_child_tables()}}
     return {sid: counts.get(sid, dict(empty)) for sid in session_ids}
 
