@@ -194,6 +194,14 @@ def run_api(
         window = (figures["started_at"], figures["ended_at"])
         during += [s for s in samples if window[0] <= s.started < window[1]]
         purges.append(figures)
+    failed = [s for s in idle + during if s.status != 200]
+    if failed:
+        # Latencies of refused requests say nothing about the database: stop.
+        statuses = sorted({s.status for s in failed})
+        raise SystemExit(
+            f"the API answered {len(failed)} of {len(idle) + len(during)} bench"
+            f" requests with {statuses}, not 200; its latency figures are void"
+        )
     return {
         "idle": api_load.summarize(idle),
         "during": api_load.summarize(during),

@@ -257,7 +257,9 @@ class Builder:
                     "",
                     "user",
                     _hash(token_for(uid)),
-                    created,
+                    # Issued now: an 800-day-old token would be expired
+                    # (TOKEN_TTL_DAYS) and every API request of the bench a 401.
+                    self.now,
                     created,
                 )
             )
