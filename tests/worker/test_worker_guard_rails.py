@@ -34,7 +34,9 @@ CELERY = Path(sys.executable).with_name("celery")
 
 
 @pytest.fixture(scope="module")
-def worker(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Worker]:
+def worker(
+    pg_url: str, tmp_path_factory: pytest.TempPathFactory, redis_client
+) -> Iterator[Worker]:
     prefix = f"irtest:{RUN_ID}:guards-{uuid.uuid4().hex[:8]}:"
     folder = tmp_path_factory.mktemp("celery-guards")
     values = {
@@ -68,6 +70,9 @@ def worker(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Wo
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+        # The worker's broker bindings: gone with the worker, not left to the run.
+        for key in redis_client.scan_iter(match=f"{prefix}*", count=500):
+            redis_client.delete(key)
         app.close()
 
 
