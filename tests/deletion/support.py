@@ -10,7 +10,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from interview_retention.config import Settings
-from interview_retention.deletion import jobs
+from interview_retention.deletion import jobs, service
 from interview_retention.deletion.channels import NoticeDeliveryError, NoticeMessage
 from interview_retention.deletion.models import DeletionLogEntry, DeletionNotice
 from interview_retention.sessions.cache import ReportCache
@@ -222,3 +222,31 @@ def table_snapshot(db: Session, *, skip: tuple[str, ...] = ()) -> dict[str, list
         rows[table.name] = sorted(repr(tuple(row)) for row in db.execute(select(table)))
     db.rollback()
     return rows
+
+
+def hold(
+    db: Session, session_id: str, now: datetime, *, reason: str = "litigation"
+) -> None:
+    """An admin puts a session on legal hold, committed."""
+    service.set_legal_hold(
+        db,
+        session_id=session_id,
+        reason=reason,
+        actor="admin:t",
+        now=now,
+        settings=PERIODS,
+    )
+    db.commit()
+
+
+def lift(db: Session, session_id: str, now: datetime, settings: Settings) -> None:
+    """An admin lifts a session's legal hold, committed."""
+    service.lift_legal_hold(
+        db,
+        session_id=session_id,
+        reason="released",
+        actor="admin:t",
+        now=now,
+        settings=settings,
+    )
+    db.commit()

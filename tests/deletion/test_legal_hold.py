@@ -14,6 +14,8 @@ from tests.deletion.support import (
     RecordingChannel,
     child_rows,
     exists,
+    hold,
+    lift,
     make_soft_deleted,
     notices_of,
     reload,
@@ -25,30 +27,6 @@ from tests.deletion.support import (
 )
 
 GRACE = timedelta(days=7)
-
-
-def hold(db, session_id, now):
-    service.set_legal_hold(
-        db,
-        session_id=session_id,
-        reason="litigation",
-        actor="admin:t",
-        now=now,
-        settings=PERIODS,
-    )
-    db.commit()
-
-
-def lift(db, session_id, now, settings):
-    service.lift_legal_hold(
-        db,
-        session_id=session_id,
-        reason="released",
-        actor="admin:t",
-        now=now,
-        settings=settings,
-    )
-    db.commit()
 
 
 def test_held_session_survives_retention(db, factory, settings, old_session, now):

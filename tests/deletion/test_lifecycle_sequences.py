@@ -14,9 +14,9 @@ from interview_retention.api.app import create_app
 from interview_retention.deletion import service
 from interview_retention.sessions import repository
 from interview_retention.sessions import service as sessions
+from tests.deletion import support
 from tests.deletion.support import (
     FULL_CHILDREN,
-    PERIODS,
     FailingChannel,
     child_rows,
     exists,
@@ -41,28 +41,12 @@ SECOND = timedelta(seconds=1)
 # that it reads the rows the jobs left rather than objects it loaded before.
 def hold(factory, session_id, now):
     with factory() as db:
-        service.set_legal_hold(
-            db,
-            session_id=session_id,
-            reason="court",
-            actor="admin:t",
-            now=now,
-            settings=PERIODS,
-        )
-        db.commit()
+        support.hold(db, session_id, now, reason="court")
 
 
 def lift(factory, session_id, now, settings):
     with factory() as db:
-        service.lift_legal_hold(
-            db,
-            session_id=session_id,
-            reason="released",
-            actor="admin:t",
-            now=now,
-            settings=settings,
-        )
-        db.commit()
+        support.lift(db, session_id, now, settings)
 
 
 def soft_delete(factory, user, session_id, now, settings):
