@@ -2,7 +2,7 @@
 
 Runs on a PostgreSQL database of its own (created and dropped here):
 
-    .venv/bin/python benchmarks/guard_rails.py [--sessions 20000] [--tombstones 200000]
+    .venv/bin/python -m bench.guard_rails [--sessions 20000] [--tombstones 200000]
 
 Prints the purge's time per batch with the heartbeat, progress and timeout
 writes on and with them stubbed out, and the time of one metrics scrape over a
