@@ -406,61 +406,37 @@ def _refused(refused: Any, as_json: bool) -> NoReturn:
     raise typer.Exit(EXIT_REFUSED)
 
 
-@app.command()
-def retention(
-    as_json: JsonFlag = False,
-    dry_run: DryRunFlag = False,
-    plan: PlanOption = None,
-    batch_size: BatchSizeOption = None,
-    limit: LimitOption = None,
-) -> None:
-    """Run the retention rule now: queue notices for sessions it newly covers."""
-    _run_job(
-        "retention",
-        as_json=as_json,
-        dry_run=dry_run,
-        plan_id=plan,
-        batch_size=batch_size,
-        limit=limit,
-    )
+def _job_command(job: str, summary: str) -> None:
+    """Register `job` as a command: a run, a dry run or a plan's run."""
+
+    def command(
+        as_json: JsonFlag = False,
+        dry_run: DryRunFlag = False,
+        plan: PlanOption = None,
+        batch_size: BatchSizeOption = None,
+        limit: LimitOption = None,
+    ) -> None:
+        _run_job(
+            job,
+            as_json=as_json,
+            dry_run=dry_run,
+            plan_id=plan,
+            batch_size=batch_size,
+            limit=limit,
+        )
+
+    command.__doc__ = summary
+    app.command(job)(command)
 
 
-@app.command()
-def notices(
-    as_json: JsonFlag = False,
-    dry_run: DryRunFlag = False,
-    plan: PlanOption = None,
-    batch_size: BatchSizeOption = None,
-    limit: LimitOption = None,
-) -> None:
-    """Send the pending-deletion notices that are due now."""
-    _run_job(
-        "notices",
-        as_json=as_json,
-        dry_run=dry_run,
-        plan_id=plan,
-        batch_size=batch_size,
-        limit=limit,
-    )
-
-
-@app.command()
-def purge(
-    as_json: JsonFlag = False,
-    dry_run: DryRunFlag = False,
-    plan: PlanOption = None,
-    batch_size: BatchSizeOption = None,
-    limit: LimitOption = None,
-) -> None:
-    """Hard-delete every session whose deadline has been reached, in batches."""
-    _run_job(
-        "purge",
-        as_json=as_json,
-        dry_run=dry_run,
-        plan_id=plan,
-        batch_size=batch_size,
-        limit=limit,
-    )
+_job_command(
+    "retention",
+    "Run the retention rule now: queue notices for sessions it newly covers.",
+)
+_job_command("notices", "Send the pending-deletion notices that are due now.")
+_job_command(
+    "purge", "Hard-delete every session whose deadline has been reached, in batches."
+)
 
 
 @app.command("plan")
