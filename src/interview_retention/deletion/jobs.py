@@ -84,6 +84,8 @@ class JobContext:
 
 # One batch in its own transaction: how many rows it claimed, and its counts.
 Step = Callable[[Session], tuple[int, dict[str, int]]]
+# A job's batch given how many rows it may claim and which ids (None: any).
+Act = Callable[[Session, int, "list[str] | None"], tuple[int, dict[str, int]]]
 
 
 def _drain(
@@ -251,6 +253,30 @@ class Feed:
             return None
         return len(self.plan_ids) - self.done
 
+    @property
+    def counter(self) -> Callable[[], int | None] | None:
+        """What `_drain` asks for what is left: the plan's own count, or None so
+        that `_drain` counts what is due."""
+        return self.remaining if self.plan_ids is not None else None
+
+    def step(self, act: Act) -> Step:
+        """A batch of the job: `act` on what the feed allows, then move on.
+
+        A plan's slice counts whole, even ids that left the set and were passed
+        over, so that the run goes on to the next slice.
+        """
+
+        def batch(db: Session) -> tuple[int, dict[str, int]]:
+            take, ids = self.take()
+            if take == 0:
+                return 0, {}
+            claimed, counts = act(db, take, ids)
+            claimed = claimed if ids is None else take
+            self.advance(db, claimed)
+            return claimed, counts
+
+        return batch
+
 
 def feed_for(
     ctx: JobContext,
@@ -324,18 +350,11 @@ def purge(
         return dry
     feed = feed_for(ctx, ctx.settings.purge_batch_size, batch_size, on_batch)
 
-    def step(db: Session) -> tuple[int, dict[str, int]]:
-        take, ids = feed.take()
-        if take == 0:
-            return 0, {}
+    def act(db: Session, take: int, ids: list[str] | None) -> tuple[int, dict]:
         batch = service.purge_batch(
             db, now=ctx.now, batch_size=take, cache=cache, task_id=ctx.run_id, ids=ids
         )
-        # A plan's slice counts whole, even the ids no longer due, so that the run
-        # goes on to the next slice.
-        claimed = batch.claimed if ids is None else take
-        feed.advance(db, claimed)
-        return claimed, {
+        return batch.claimed, {
             "purged": len(batch.purged),
             "rows_removed": batch.rows_removed,
             "cache_keys_evicted": batch.cache_keys_evicted,
@@ -343,12 +362,12 @@ def purge(
 
     result = _drain(
         ctx,
-        step,
+        feed.step(act),
         size=feed.size,
         event="purge.batch_deleted",
         counts=("purged", "rows_removed", "cache_keys_evicted"),
         deleted="purged",
-        remaining=feed.remaining if feed.plan_ids is not None else None,
+        remaining=feed.counter,
         pause=ctx.settings.purge_pause_ms / 1000,
     )
     return _with_plan(result, ctx, feed, "purged")
@@ -369,25 +388,20 @@ def retention(
         return dry
     feed = feed_for(ctx, ctx.settings.retention_batch_size, batch_size, on_batch)
 
-    def step(db: Session) -> tuple[int, dict[str, int]]:
-        take, ids = feed.take()
-        if take == 0:
-            return 0, {}
+    def act(db: Session, take: int, ids: list[str] | None) -> tuple[int, dict]:
         queued = service.queue_retention_notices(
             db, now=ctx.now, settings=ctx.settings, limit=take, ids=ids
         )
-        claimed = queued if ids is None else take
-        feed.advance(db, claimed)
-        return claimed, {"queued": queued}
+        return queued, {"queued": queued}
 
     result = _drain(
         ctx,
-        step,
+        feed.step(act),
         size=feed.size,
         event="retention.batch_queued",
         counts=("queued",),
         deleted="queued",
-        remaining=feed.remaining if feed.plan_ids is not None else None,
+        remaining=feed.counter,
     )
     return _with_plan(result, ctx, feed, "queued")
 
@@ -411,10 +425,7 @@ def notices(
         return dry
     feed = feed_for(ctx, ctx.settings.notice_batch_size, batch_size, on_batch)
 
-    def step(db: Session) -> tuple[int, dict[str, int]]:
-        take, ids = feed.take()
-        if take == 0:
-            return 0, {}
+    def act(db: Session, take: int, ids: list[str] | None) -> tuple[int, dict]:
         batch = service.send_notice_batch(
             db,
             now=ctx.now,
@@ -424,9 +435,7 @@ def notices(
             ids=ids,
             limit=take,
         )
-        claimed = batch.claimed if ids is None else take
-        feed.advance(db, claimed)
-        return claimed, {
+        return batch.claimed, {
             "sent": batch.sent,
             "retried": batch.retried,
             "failed": batch.failed,
@@ -435,13 +444,13 @@ def notices(
 
     result = _drain(
         ctx,
-        step,
+        feed.step(act),
         size=feed.size,
         event="notices.batch_processed",
         counts=("sent", "retried", "failed", "cancelled"),
         deleted="sent",
         failed="failed",
-        remaining=feed.remaining if feed.plan_ids is not None else None,
+        remaining=feed.counter,
     )
     if feed.plan_ids is not None:
         result["attempted"] = result["sent"] + result["retried"] + result["failed"]
