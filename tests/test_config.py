@@ -5,6 +5,7 @@ from pydantic import ValidationError
 
 from interview_retention.cli import banner
 from interview_retention.config import (
+    DEVELOPMENT_SECRET_KEY,
     Settings,
     get_settings,
     normalize_database_url,
@@ -129,6 +130,7 @@ def test_a_deployment_with_its_servers_starts():
         environment="production",
         database_url="postgres://app@db/retention",
         redis_url="redis://cache:6379/0",
+        secret_key="k" * 32,
     )
 
     assert config.database_url == "postgresql+psycopg://app@db/retention"
@@ -141,3 +143,26 @@ def test_a_deployment_refuses_sqlite():
             database_url="sqlite:///x.db",
             redis_url="redis://cache:6379/0",
         )
+
+
+@pytest.mark.parametrize(
+    "key", [None, "short", DEVELOPMENT_SECRET_KEY], ids=["unset", "short", "dev-key"]
+)
+def test_a_deployment_needs_a_secret_key_of_its_own(key):
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        settings(
+            environment="production",
+            database_url="postgres://app@db/retention",
+            redis_url="redis://cache:6379/0",
+            secret_key=key,
+        )
+
+
+def test_development_signs_with_its_own_key_and_links_point_at_the_port():
+    config = settings(port=8123)
+
+    assert config.signing_key == DEVELOPMENT_SECRET_KEY
+    assert config.base_url == "http://localhost:8123"
+    assert settings(public_base_url="https://x.example/").base_url == (
+        "https://x.example"
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -19,6 +19,9 @@ DEFAULT_VAR_DIR = Path("var")
 DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_VAR_DIR / 'interview-retention.sqlite3'}"
 
 MAX_PERIOD_DAYS = 36_500
+
+# Signs export links in development only; a deployment must set its own SECRET_KEY.
+DEVELOPMENT_SECRET_KEY = "development-only-key-never-use-it-in-a-deployment"  # noqa: S105 (refused outside development)
 
 SESSION_STATUSES = ("CREATED", "IN_PROGRESS", "COMPLETED", "EVALUATED", "DELETED")
 
@@ -152,6 +155,17 @@ class Settings(BaseSettings):
     # Prefixes the Redis keys of those counts.
     auth_limit_key_prefix: str = "ir:auth-failures"
 
+    # Links that leave the service (the export link of a notice) start with this
+    # address, as users reach the API; unset, http://localhost:PORT.
+    public_base_url: str | None = None
+    # Signs those links. Required outside development: at least 32 characters,
+    # kept secret; changing it voids every link already sent.
+    secret_key: SecretStr | None = None
+    # A signed export link works this long after it was made (and never once its
+    # session is gone). Longer than GRACE_DAYS, so a notice's link outlives the
+    # grace period it announces.
+    export_link_ttl_days: int = Field(30, ge=1, le=365)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -238,6 +252,9 @@ class Settings(BaseSettings):
             missing.append("DATABASE_URL (a PostgreSQL URL)")
         if not self.redis_url:
             missing.append("REDIS_URL")
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if len(key) < 32 or key == DEVELOPMENT_SECRET_KEY:
+            missing.append("SECRET_KEY (32 characters or more, your own)")
         if missing:
             raise ValueError(
                 f"ENVIRONMENT is {self.environment!r}, which needs "
@@ -245,6 +262,22 @@ class Settings(BaseSettings):
                 + "; set ENVIRONMENT=development to run on the embedded defaults"
             )
         return self
+
+    @property
+    def signing_key(self) -> str:
+        """The key export links are signed with."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        return DEVELOPMENT_SECRET_KEY
+
+    @property
+    def base_url(self) -> str:
+        """Where users reach the API, without a trailing slash."""
+        return (self.public_base_url or f"http://localhost:{self.port}").rstrip("/")
+
+    @property
+    def export_link_ttl(self) -> timedelta:
+        return timedelta(days=self.export_link_ttl_days)
 
     @property
     def recovery_period(self) -> timedelta:
