@@ -20,8 +20,8 @@ DEFAULT_DATABASE_URL = f"sqlite:///{DEFAULT_VAR_DIR / 'interview-retention.sqlit
 
 MAX_PERIOD_DAYS = 36_500
 
-# Signs export links in development only; a deployment must set its own SECRET_KEY.
-DEVELOPMENT_SECRET_KEY = "development-only-key-never-use-it-in-a-deployment"  # noqa: S105 (refused outside development)
+# Signs export links in development only: refused as SECRET_KEY in a deployment.
+DEVELOPMENT_SECRET_KEY = "dev-only-key-refused-outside-development"  # noqa: S105
 
 SESSION_STATUSES = ("CREATED", "IN_PROGRESS", "COMPLETED", "EVALUATED", "DELETED")
 
