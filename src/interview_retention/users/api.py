@@ -11,7 +11,7 @@ from interview_retention.users.schemas import MeOut
 router = APIRouter(
     prefix="/api",
     tags=["users"],
-    responses=error_responses(401, 429, 500),
+    responses=error_responses(401, 422, 429, 500),
 )
 
 
