@@ -171,7 +171,7 @@ function deletionCell(session) {
   if (session.permanentDeleteAt) {
     // A live session with a deadline: the retention rule's grace period.
     return [
-      el("span", { className: "deadline", text: `Deleted on ${formatDate(session.permanentDeleteAt)}` }),
+      el("span", { className: "deadline", text: `Scheduled for deletion on ${formatDate(session.permanentDeleteAt)}` }),
       el("span", { className: "muted small", text: ` (${fromNow(session.permanentDeleteAt)})` }),
     ];
   }

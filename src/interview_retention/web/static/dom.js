@@ -17,9 +17,13 @@ export function show(node, visible = true) {
   node.hidden = !visible;
 }
 
+// dateStyle and timeStyle cannot be combined with timeZoneName: fields instead.
 const dateTime = new Intl.DateTimeFormat(undefined, {
-  dateStyle: "medium",
-  timeStyle: "short",
+  year: "numeric",
+  month: "short",
+  day: "numeric",
+  hour: "numeric",
+  minute: "2-digit",
   timeZoneName: "short",
 });
 const relative = new Intl.RelativeTimeFormat(undefined, { numeric: "always" });
