@@ -164,6 +164,30 @@ class TestDocument:
         assert "a < b & c > d" in text
         assert "<x>: " + HOSTILE in text
 
+    def test_evaluation_fields_of_an_unexpected_shape_still_print(self, client, db):
+        # Evaluations are written by the interview service, not by us; a list of
+        # scores or a lone string where a list belongs must not break the export.
+        user, token = make_user(db)
+        session = make_session(db, user, children=False)
+        db.add(
+            Evaluation(
+                session_id=session.id,
+                overall_score=6,
+                category_scores=[{"name": "sql", "score": 4}],
+                strengths="steady pace",
+                improvement_suggestions=[{"area": "joins"}],
+            )
+        )
+        db.commit()
+
+        text = _text(_export(client, session.id, token))
+
+        assert "Category scores" in text
+        assert "sql" in text
+        assert "score: 4" in text
+        assert "steady pace" in text
+        assert "joins" in text
+
     def test_a_20000_character_answer_wraps_across_pages(self, client, db):
         user, token = make_user(db)
         session = make_session(db, user, children=False)

@@ -247,19 +247,28 @@ def _evaluation(evaluation: Evaluation | None) -> Iterator[Flowable]:
     yield Paragraph(
         f"<b>Overall score:</b> {text(_score(evaluation.overall_score))}", s["body"]
     )
-    if evaluation.category_scores:
+    scores = evaluation.category_scores
+    if scores:
         yield Paragraph("<b>Category scores</b>", s["body"])
-        yield from _bullets(
-            f"{name}: {_score(score)}"
-            for name, score in evaluation.category_scores.items()
-        )
+        if isinstance(scores, dict):
+            yield from _bullets(
+                f"{name}: {_score(score)}" for name, score in scores.items()
+            )
+        else:  # Not written by this service; printed as it is.
+            yield from _content(scores, 1)
     if evaluation.feedback:
         yield Paragraph("<b>Feedback</b>", s["body"])
         yield from _lines(evaluation.feedback, s["body"])
     yield Paragraph("<b>Strengths</b>", s["body"])
-    yield from _bullets(evaluation.strengths or ["None recorded"])
+    yield from _bullets(_listed(evaluation.strengths))
     yield Paragraph("<b>Improvement suggestions</b>", s["body"])
-    yield from _bullets(evaluation.improvement_suggestions or ["None recorded"])
+    yield from _bullets(_listed(evaluation.improvement_suggestions))
+
+
+def _listed(value: Any) -> list[Any]:
+    if not value:
+        return ["None recorded"]
+    return [_plain(item) for item in value] if isinstance(value, list) else [value]
 
 
 def _content(value: Any, depth: int) -> Iterator[Flowable]:
