@@ -78,5 +78,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     # A notice caught SENDING goes back to RETRY: it is claimed again and resent,
     # as it would have been once its lease ended.
-    op.execute(f"UPDATE {TABLE} SET status = 'RETRY' WHERE status = 'SENDING'")
+    op.execute("UPDATE deletion_notices SET status = 'RETRY' WHERE status = 'SENDING'")
     _swap(BEFORE, ("PENDING", "RETRY"))
