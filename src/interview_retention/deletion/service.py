@@ -61,6 +61,8 @@ N = DeletionNotice
 
 log = structlog.get_logger("interview_retention.notices")
 
+NOTICE_NOT_FOUND = "Notice not found"
+
 
 @lru_cache
 def session_child_tables() -> tuple[Table, ...]:
@@ -823,6 +825,41 @@ def list_tombstones(
         query.order_by(T.purged_at.desc(), T.id.desc()).offset(offset).limit(limit)
     ).all()
     return list(page), total
+
+
+def list_notices(
+    db: Session, *, status: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[DeletionNotice], int]:
+    """One page of notices, oldest first, and how many match; FAILED are the dead
+    letters."""
+    query = select(N)
+    if status is not None:
+        query = query.where(N.status == status)
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = db.scalars(query.order_by(N.id).offset(offset).limit(limit)).all()
+    return list(page), total
+
+
+def retry_notice(db: Session, notice_id: int, *, now: datetime) -> DeletionNotice:
+    """Put a dead-lettered notice back in the queue: PENDING, attempts from zero.
+
+    Only a FAILED notice can be retried (409 otherwise). The next notices run
+    re-checks the rule as for any notice: a session no longer covered, or covered
+    in a newer cycle, gets no notice from it.
+    """
+    notice = db.scalar(select(N).where(N.id == notice_id).with_for_update())
+    if notice is None:
+        raise NotFound(NOTICE_NOT_FOUND)
+    if notice.status != "FAILED":
+        raise Conflict(
+            f"Only a FAILED notice can be retried; this one is {notice.status}"
+        )
+
+    notice.status = "PENDING"
+    notice.attempts = 0
+    notice.next_attempt_at = now
+    notice.last_error = None
+    return notice
 
 
 @dataclass
