@@ -27,13 +27,13 @@ class MailHandler:
         self.envelopes: list[tuple[str, list[str]]] = []
         self.refuse: set[str] = set()
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return "550 5.1.1 No such mailbox"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802
+    async def handle_DATA(self, server, session, envelope):
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         message = message_from_bytes(envelope.content, policy=default)
         self.messages.append(message)  # type: ignore[arg-type]
@@ -86,7 +86,7 @@ def start_webhook_receiver() -> WebhookReceiver:
     receiver: WebhookReceiver
 
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
+        def do_POST(self) -> None:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             receiver.requests.append(Received(dict(self.headers.items()), body))
