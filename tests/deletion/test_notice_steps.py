@@ -214,3 +214,13 @@ def test_a_permanent_refusal_is_a_dead_letter_at_once(
     assert notice.status == "FAILED"
     assert notice.attempts == 1
     assert notice.last_error == "webhook: HTTP 410"
+
+
+def test_a_notice_being_sent_counts_as_pending_in_the_backlog(
+    db, factory, settings, queued, now
+):
+    _claim_and_send(factory, settings, now, RecordingChannel())
+
+    backlog = service.backlog(db, now=now, overdue_after=settings.overdue_after)
+
+    assert (backlog.notices_pending, backlog.notices_failed) == (1, 0)

@@ -9,7 +9,7 @@ order the job would take them:
   current cycle — exactly what `service.queue_retention_notices` queues for.
   Deadline: the instant the rule first covered the session, `createdAt` plus
   RETENTION_DAYS.
-- notices: the sessions whose notice `service.send_notice_batch` would send at
+- notices: the sessions whose notice `jobs.send_notice_batch` would send at
   `now` (sendable, due, its session still covered and in the notice's cycle);
   notices it would cancel instead are left out. Deadline: the notice's
   `nextAttemptAt`.
