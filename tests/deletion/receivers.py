@@ -65,13 +65,16 @@ class WebhookReceiver:
     """Answers each request with the next planned answer (200 once none is left).
 
     A planned answer is an HTTP status, or "timeout": wait `slow_seconds` and
-    then answer 200, by which time the client has given up.
+    then answer 200, by which time the client has given up. While `down` is set,
+    every request is answered with that status instead, and nothing is planned.
     """
 
     server: ThreadingHTTPServer
     plan: deque[int | str] = field(default_factory=deque)
     requests: list[Received] = field(default_factory=list)
     slow_seconds: float = 2.0
+    down: int | None = None
+    statuses: list[int] = field(default_factory=list)
 
     @property
     def url(self) -> str:
@@ -90,10 +93,14 @@ def start_webhook_receiver() -> WebhookReceiver:
             length = int(self.headers.get("Content-Length", "0"))
             body = self.rfile.read(length)
             receiver.requests.append(Received(dict(self.headers.items()), body))
-            planned = receiver.plan.popleft() if receiver.plan else 200
+            if receiver.down is not None:
+                planned: int | str = receiver.down
+            else:
+                planned = receiver.plan.popleft() if receiver.plan else 200
             if planned == "timeout":
                 time.sleep(receiver.slow_seconds)
                 planned = 200
+            receiver.statuses.append(int(planned))
             self.send_response(int(planned))
             self.send_header("Content-Length", "0")
             self.end_headers()
