@@ -67,7 +67,7 @@ def _ids(operations: list[Operation]) -> list[str]:
 
 
 def _url(op: Operation, session_id: str) -> str:
-    return op.url(sessionId=session_id, taskId=RUN_ID, job="purge")
+    return op.url(sessionId=session_id, taskId=RUN_ID, job="purge", noticeId="1")
 
 
 def _call(client, op: Operation, session_id: str, headers: dict[str, str]):
@@ -115,7 +115,7 @@ def test_the_walk_finds_every_kind_of_operation():
     labels = {op.label for op in OPERATIONS}
 
     assert labels >= PUBLIC
-    assert len(ADMIN) == 9
+    assert len(ADMIN) == 11
     assert len(ON_A_SESSION) == 6
     assert len(PROTECTED) == len(OPERATIONS) - len(PUBLIC)
 
