@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -166,6 +167,32 @@ class Settings(BaseSettings):
     # grace period it announces.
     export_link_ttl_days: int = Field(30, ge=1, le=365)
 
+    # How a pending-deletion notice reaches its user: a log line (development),
+    # an email to the session's owner, or a signed POST to your own webhook.
+    notice_channel: Literal["log", "email", "webhook"] = "log"
+    # How long a claimed notice stays SENDING before another run may claim it
+    # again: a worker that died while sending is noticed after this long. A batch
+    # stops sending (and leaves the rest to the next claim) when a send could
+    # outrun it.
+    notice_lease_seconds: int = Field(900, ge=60, le=86_400)
+
+    # The email channel. SMTP_SECURITY: starttls (upgrade a plain connection,
+    # usually port 587), tls (implicit TLS, usually port 465) or none (a relay on
+    # a trusted network only). A username needs its password and the reverse.
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65_535)
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_security: Literal["starttls", "tls", "none"] = "starttls"
+    smtp_timeout_seconds: float = Field(10, gt=0, le=300)
+    smtp_from: str | None = None
+
+    # The webhook channel: the receiver's URL and the secret both sides share to
+    # sign and verify each request (HMAC-SHA256).
+    notice_webhook_url: str | None = None
+    notice_webhook_secret: SecretStr | None = None
+    notice_webhook_timeout_seconds: float = Field(10, gt=0, le=300)
+
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -262,6 +289,43 @@ class Settings(BaseSettings):
                 + "; set ENVIRONMENT=development to run on the embedded defaults"
             )
         return self
+
+    @model_validator(mode="after")
+    def _channel_has_its_settings(self) -> Settings:
+        # A worker that starts with half a channel would fail every notice, one
+        # retry at a time, for days; it is refused at start-up instead.
+        missing = []
+        if self.notice_channel == "email":
+            if not self.smtp_host:
+                missing.append("SMTP_HOST")
+            if not self.smtp_from or "@" not in self.smtp_from:
+                missing.append("SMTP_FROM (an address)")
+            if bool(self.smtp_username) != bool(self.smtp_password):
+                missing.append("SMTP_USERNAME and SMTP_PASSWORD together")
+        if self.notice_channel == "webhook":
+            parts = urlsplit(self.notice_webhook_url or "")
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                missing.append("NOTICE_WEBHOOK_URL (an http or https URL)")
+            secret = self.notice_webhook_secret
+            if secret is None or len(secret.get_secret_value()) < 16:
+                missing.append("NOTICE_WEBHOOK_SECRET (16 characters or more)")
+        # The links in a notice must reach the deployment, not its localhost.
+        if (
+            self.notice_channel != "log"
+            and self.environment != "development"
+            and not self.public_base_url
+        ):
+            missing.append("PUBLIC_BASE_URL")
+        if missing:
+            raise ValueError(
+                f"NOTICE_CHANNEL is {self.notice_channel!r}, which needs "
+                + " and ".join(missing)
+            )
+        return self
+
+    @property
+    def notice_lease(self) -> timedelta:
+        return timedelta(seconds=self.notice_lease_seconds)
 
     @property
     def signing_key(self) -> str:

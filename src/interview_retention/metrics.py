@@ -166,8 +166,9 @@ class RetentionCollector(Collector):
         )
         family = GaugeMetricFamily(
             f"{PREFIX}_notices",
-            "Pending-deletion notices by state: PENDING and RETRY wait, SENT,"
-            " FAILED and CANCELLED are outcomes. Rows go with their session.",
+            "Pending-deletion notices by state: PENDING and RETRY wait, SENDING"
+            " is being sent, SENT, FAILED (dead letters) and CANCELLED are"
+            " outcomes. Rows go with their session.",
             labels=["status"],
         )
         for status, n in sorted(counts.items()):

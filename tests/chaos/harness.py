@@ -419,7 +419,7 @@ class Stack:
                 "LOG_LEVEL": "INFO",
                 "LOG_JSON": "true",
                 "PYTHONUNBUFFERED": "1",
-                # Test-side apps (tests.chaos.flaky_channel) import from here.
+                # The checkout comes first on the path of every process started.
                 "PYTHONPATH": str(ROOT),
             }
         )

@@ -1,17 +1,19 @@
-"""The notice channel failing for a while, in a real worker driven like beat.
+"""The notice receiver failing for a while, in a real worker driven like beat.
 
-The worker is the production app with its channel swapped for one that fails
-while a flag file exists (tests/chaos/flaky_channel.py). The three jobs are sent
-every second. While the channel is down, the notices are retried with backoff,
-their sessions get no deadline and nothing the rule covers is deleted, while a
-session its user deleted is purged as usual. Once the channel is back each
-notice goes out once, and its session's deadline is a full grace period after it.
+The worker is the production app with NOTICE_CHANNEL=webhook, posting to a real
+HTTP receiver in the test process that answers 503 while it is "down". The three
+jobs are sent every second. While the receiver is down, the notices are retried
+with backoff, their sessions get no deadline and nothing the rule covers is
+deleted, while a session its user deleted is purged as usual. Once the receiver
+is back each notice is accepted once, every attempt carried the same idempotency
+key, and its session's deadline is a full grace period after it.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from collections import Counter
+from collections import Counter, defaultdict
 from datetime import timedelta
 
 import pytest
@@ -22,6 +24,7 @@ from interview_retention.deletion.models import DeletionNotice
 from interview_retention.sessions.models import InterviewSession
 from tests.chaos.conftest import assert_whole_or_gone, outcome, rows_by_session
 from tests.chaos.harness import Process, Stack, wait_until
+from tests.deletion.receivers import start_webhook_receiver
 from tests.deletion.support import make_soft_deleted
 from tests.factories import make_session, make_user
 
@@ -29,6 +32,7 @@ pytestmark = pytest.mark.chaos
 
 RETENTION_DAYS = 90
 GRACE_DAYS = 7
+SECRET = "chaos-webhook-secret-0123456789"
 
 
 def drive(chaos: Stack, worker: Process, seconds: float) -> None:
@@ -60,18 +64,28 @@ def test_notice_channel_outage_delays_deletion_and_sends_once(chaos):
             for _ in range(5)
         ]
         expected = rows_by_session(db, covered + deleted)
-    down = chaos.folder / "channel-down"
-    down.touch()
+    receiver = start_webhook_receiver()
+    receiver.down = 503
     worker = chaos.worker(
         "worker",
-        app="tests.chaos.flaky_channel:celery_app",
-        CHAOS_CHANNEL_DOWN=down,
+        NOTICE_CHANNEL="webhook",
+        NOTICE_WEBHOOK_URL=receiver.url,
+        NOTICE_WEBHOOK_SECRET=SECRET,
+        NOTICE_WEBHOOK_TIMEOUT_SECONDS=5,
         NOTICE_RETRY_BASE_SECONDS=1,
         NOTICE_MAX_ATTEMPTS=8,
         RETENTION_DAYS=RETENTION_DAYS,
         GRACE_DAYS=GRACE_DAYS,
     )
 
+    try:
+        _outage_then_recovery(chaos, worker, receiver, covered, deleted, expected)
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+def _outage_then_recovery(chaos, worker, receiver, covered, deleted, expected):
     drive(chaos, worker, seconds=8)
     during = notices(chaos)
     with chaos.db.factory() as db:
@@ -83,7 +97,7 @@ def test_notice_channel_outage_delays_deletion_and_sends_once(chaos):
                 )
             )
         )
-    down.unlink()
+    receiver.down = None
     recovered_at = utcnow()
 
     def all_sent() -> bool:
@@ -93,19 +107,29 @@ def test_notice_channel_outage_delays_deletion_and_sends_once(chaos):
     wait_until(all_sent, timeout=90, what="every notice to go out", watch=[worker])
     drive(chaos, worker, seconds=3)
 
-    # The outage: every notice failed at least twice and waits for a retry; no
-    # deadline, so nothing the rule covers is deleted; the user's deletions are.
+    # The outage: every notice failed at least twice and waits for a retry (or is
+    # being sent again at that instant); no deadline, so nothing the rule covers
+    # is deleted; the user's deletions are.
     assert sorted(n.session_id for n in during) == sorted(covered)
-    assert {n.status for n in during} == {"RETRY"}
+    assert {n.status for n in during} <= {"RETRY", "SENDING"}
     assert min(n.attempts for n in during) >= 2
     assert deadlines == {None}
     assert_whole_or_gone(outage)
     assert outage.whole == set(covered)
     assert outage.gone == set(deleted)
 
-    # The recovery: one delivery per notice, and a full grace period after it.
-    delivered = Counter(e["session_id"] for e in worker.events("notice.delivered"))
+    # The recovery: one accepted request per notice, the same idempotency key on
+    # every attempt of a notice, and a full grace period after it.
+    answered = list(zip(receiver.requests, receiver.statuses, strict=True))
+    bodies = [(json.loads(r.body), r.headers, status) for r, status in answered]
+    delivered = Counter(
+        body["sessionId"] for body, _, status in bodies if status == 200
+    )
     assert delivered == Counter(covered)
+    keys = defaultdict(set)
+    for body, headers, _ in bodies:
+        keys[body["noticeId"]].add(headers["Idempotency-Key"])
+    assert all(found == {str(notice)} for notice, found in keys.items())
     after = notices(chaos)
     assert all(n.sent_at >= recovered_at for n in after)
     assert all(n.attempts > 2 for n in after)

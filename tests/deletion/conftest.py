@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import redis
@@ -14,6 +15,11 @@ from interview_retention.config import Settings
 from interview_retention.sessions.cache import RedisReportCache
 from interview_retention.sessions.models import InterviewSession
 from interview_retention.users.models import User
+from tests.deletion.receivers import (
+    WebhookReceiver,
+    start_mail_server,
+    start_webhook_receiver,
+)
 from tests.factories import make_session, make_user
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -58,3 +64,20 @@ def pg_cache(pg_settings: Settings, redis_client: redis.Redis) -> RedisReportCac
         prefix=pg_settings.cache_key_prefix,
         ttl_seconds=pg_settings.report_cache_ttl_seconds,
     )
+
+
+@pytest.fixture
+def mail_server() -> Iterator[tuple[Any, Any]]:
+    """An SMTP server on 127.0.0.1 that keeps what it receives."""
+    controller, handler = start_mail_server()
+    yield controller, handler
+    controller.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    """An HTTP receiver on 127.0.0.1 that records requests and answers as planned."""
+    receiver = start_webhook_receiver()
+    yield receiver
+    receiver.server.shutdown()
+    receiver.server.server_close()

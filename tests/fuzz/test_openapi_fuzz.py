@@ -50,7 +50,7 @@ from interview_retention.api.app import create_app
 from interview_retention.clock import utcnow
 from interview_retention.config import Settings
 from interview_retention.db.base import Base
-from interview_retention.deletion.models import DeletionLogEntry, JobRun
+from interview_retention.deletion.models import DeletionLogEntry, DeletionNotice, JobRun
 from interview_retention.users.models import User
 from tests.factories import auth, make_session, make_user
 from tests.routes import served_operations, uncalled_app
@@ -74,6 +74,8 @@ OWN_HELD = "00000000-0000-4000-8000-000000000005"
 OTHERS = "00000000-0000-4000-8000-000000000006"
 SESSION_IDS = [OWN_CREATED, OWN_EVALUATED, OWN_SOFT_DELETED, OWN_DUE, OWN_HELD, OTHERS]
 RUN_ID = "00000000-0000-4000-8000-0000000000aa"
+# A dead-lettered notice, so that a retry sometimes meets a real one.
+NOTICE_ID = 9001
 
 # Checks of schemathesis that hold this API to its document. Left out:
 # `ignored_auth` (every request here carries a real token on purpose) and the
@@ -179,6 +181,17 @@ def _seed(world: World) -> None:
             )
         )
         db.add(
+            DeletionNotice(
+                id=NOTICE_ID,
+                session_id=OWN_EVALUATED,
+                cycle=0,
+                status="FAILED",
+                attempts=8,
+                next_attempt_at=now,
+                last_error="webhook: HTTP 410",
+            )
+        )
+        db.add(
             DeletionLogEntry(
                 session_id="00000000-0000-4000-8000-0000000000dd",
                 user_id=world.owner.id,
@@ -220,6 +233,8 @@ def _path_values(operation: Any) -> st.SearchStrategy[dict[str, str]]:
         )
     if "taskId" in names:
         return st.one_of(st.just({}), st.just({"taskId": RUN_ID}))
+    if "noticeId" in names:
+        return st.one_of(st.just({}), st.just({"noticeId": str(NOTICE_ID)}))
     return st.just({})
 
 
@@ -318,4 +333,4 @@ def test_every_route_of_the_app_is_fuzzed() -> None:
     routes = {operation.label for operation in served_operations()}
 
     assert routes == set(OPERATIONS)
-    assert len(routes) == 21
+    assert len(routes) == 25

@@ -29,7 +29,14 @@ from tests.snapshot import changed_tables, table_digests
 
 OPERATIONS = served_operations()
 # /metrics has its own bearer token (METRICS_TOKEN), not a user's: tests/api covers it.
-PUBLIC = {"GET /healthz", "GET /readyz", "GET /metrics"}
+# The signed export link needs no bearer token: its token, in the path, is its
+# credential (tests/sessions/test_export_links.py holds it to that).
+PUBLIC = {
+    "GET /healthz",
+    "GET /readyz",
+    "GET /metrics",
+    "GET /api/interview/exports/{token}",
+}
 PROTECTED = [op for op in OPERATIONS if op.label not in PUBLIC]
 ADMIN = [op for op in OPERATIONS if op.path.startswith("/api/admin/")]
 ON_A_SESSION = [
@@ -60,7 +67,7 @@ def _ids(operations: list[Operation]) -> list[str]:
 
 
 def _url(op: Operation, session_id: str) -> str:
-    return op.url(sessionId=session_id, taskId=RUN_ID, job="purge")
+    return op.url(sessionId=session_id, taskId=RUN_ID, job="purge", noticeId="1")
 
 
 def _call(client, op: Operation, session_id: str, headers: dict[str, str]):
@@ -108,8 +115,8 @@ def test_the_walk_finds_every_kind_of_operation():
     labels = {op.label for op in OPERATIONS}
 
     assert labels >= PUBLIC
-    assert len(ADMIN) == 9
-    assert len(ON_A_SESSION) == 5
+    assert len(ADMIN) == 11
+    assert len(ON_A_SESSION) == 6
     assert len(PROTECTED) == len(OPERATIONS) - len(PUBLIC)
 
 

@@ -16,6 +16,8 @@ from interview_retention.admin.schemas import (
     HoldHistory,
     HoldRequest,
     JobRunOut,
+    NoticeOut,
+    NoticePage,
     PlanOut,
     TombstoneOut,
     TombstonePage,
@@ -346,6 +348,60 @@ def deletion_log(
             page_size=page_size,
         )
     )
+
+
+# --- Notices: the dead letters and what to do with them ---
+
+NoticeStatus = Literal["PENDING", "RETRY", "SENDING", "SENT", "FAILED", "CANCELLED"]
+# Notice ids are PostgreSQL bigints; a larger number names no notice.
+MAX_NOTICE_ID = 2**63 - 1
+
+
+@router.get(
+    "/notices",
+    response_model=Envelope[NoticePage],
+    summary="Notices by state, oldest first; FAILED are the dead letters",
+)
+def list_notices(
+    db: DbSession,
+    admin: CurrentAdmin,
+    status: Annotated[NoticeStatus | None, Query()] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=200)] = 50,
+) -> dict:
+    rows, total = deletion.list_notices(
+        db, status=status, offset=(page - 1) * page_size, limit=page_size
+    )
+    return ok(
+        NoticePage(
+            items=[NoticeOut.of(n) for n in rows],
+            total=total,
+            page=page,
+            page_size=page_size,
+        )
+    )
+
+
+@router.post(
+    "/notices/{noticeId}/retry",
+    response_model=Envelope[NoticeOut],
+    responses=error_responses(404, 409),
+    summary="Send a dead-lettered (FAILED) notice again, from its first attempt",
+)
+def retry_notice(
+    notice_id: Annotated[int, Path(alias="noticeId", ge=1, le=MAX_NOTICE_ID)],
+    db: DbSession,
+    admin: CurrentAdmin,
+    now: Now,
+) -> dict:
+    notice = deletion.retry_notice(db, notice_id, now=now)
+    log.info(
+        "notice.retry_requested",
+        notice_id=notice.id,
+        session_id=notice.session_id,
+        admin_id=admin.id,
+    )
+    return ok(NoticeOut.of(notice))
 
 
 # --- Retention status (the operator's one look at whether retention keeps up) ---

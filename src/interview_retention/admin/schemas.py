@@ -11,6 +11,7 @@ from interview_retention.config import Settings
 from interview_retention.deletion import plans
 from interview_retention.deletion.models import (
     DeletionLogEntry,
+    DeletionNotice,
     DeletionPlan,
     JobRun,
     LegalHoldEvent,
@@ -197,6 +198,29 @@ class TombstoneOut(CamelModel):
 
 class TombstonePage(CamelModel):
     items: list[TombstoneOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class NoticeOut(CamelModel):
+    id: int
+    session_id: str
+    cycle: int
+    status: str
+    attempts: int
+    next_attempt_at: AwareDatetime
+    last_error: str | None
+    created_at: AwareDatetime
+    sent_at: AwareDatetime | None
+
+    @classmethod
+    def of(cls, notice: DeletionNotice) -> NoticeOut:
+        return cls.model_validate(notice)
+
+
+class NoticePage(CamelModel):
+    items: list[NoticeOut]
     total: int
     page: int
     page_size: int

@@ -25,6 +25,7 @@ from interview_retention.deletion.health import Degradation, degradation
 from interview_retention.errors import DomainError
 from interview_retention.logs import configure_logging
 from interview_retention.metrics import registry_for
+from interview_retention.sessions.api import exports as exports_router
 from interview_retention.sessions.api import router as sessions_router
 from interview_retention.sessions.cache import ReportCache, get_report_cache
 from interview_retention.users.api import router as users_router
@@ -72,6 +73,7 @@ def create_app(
     app.add_middleware(envelope.ServerErrors)
 
     app.include_router(sessions_router)
+    app.include_router(exports_router)
     app.include_router(admin_router)
     app.include_router(users_router)
     mount_web(app)

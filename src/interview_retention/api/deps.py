@@ -64,15 +64,9 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _bearer_scheme = HTTPBearer(auto_error=False, description="An API token: irt_...")
 
 
-def current_user(
-    request: Request,
-    db: DbSession,
-    now: Now,
-    settings: AppSettings,
-    _declared: Annotated[object, Security(_bearer_scheme)] = None,
-) -> User:
-    """The caller, from their bearer token; 401 without a valid one, 429 when
-    their address has failed too often (and then the token is not even read)."""
+def refuse_when_limited(request: Request) -> tuple[AuthFailureLimit, str]:
+    """429 if the caller's address has failed too often; else the limit and the
+    address, to count a failure against."""
     limit: AuthFailureLimit = request.app.state.auth_limit
     address = request.client.host if request.client else "unknown"
     wait = limit.retry_after(address)
@@ -84,6 +78,19 @@ def current_user(
             f" try again in {wait} seconds",
             {"Retry-After": str(wait)},
         )
+    return limit, address
+
+
+def current_user(
+    request: Request,
+    db: DbSession,
+    now: Now,
+    settings: AppSettings,
+    _declared: Annotated[object, Security(_bearer_scheme)] = None,
+) -> User:
+    """The caller, from their bearer token; 401 without a valid one, 429 when
+    their address has failed too often (and then the token is not even read)."""
+    limit, address = refuse_when_limited(request)
 
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")

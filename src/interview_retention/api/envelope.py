@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from interview_retention.clock import NEEDS_OFFSET
 from interview_retention.errors import DomainError
+from interview_retention.logs import redact_path
 
 T = TypeVar("T")
 log = structlog.get_logger(__name__)
@@ -146,7 +147,9 @@ class ServerErrors:
             await self.app(scope, receive, watch)
         except Exception:
             log.exception(
-                "request.failed", method=scope.get("method"), path=scope.get("path")
+                "request.failed",
+                method=scope.get("method"),
+                path=redact_path(scope.get("path", "")),
             )
             if started:
                 # Half an answer is out: only closing the connection can tell.

@@ -73,6 +73,11 @@ users_app = typer.Typer(no_args_is_help=True, help="Create users and issue token
 hold_app = typer.Typer(no_args_is_help=True, help="Set and lift legal holds.")
 app.add_typer(users_app, name="users")
 app.add_typer(hold_app, name="hold")
+# Not "notices": that name runs the notices job.
+dead_letters_app = typer.Typer(
+    no_args_is_help=True, help="See and retry notices that could not be delivered."
+)
+app.add_typer(dead_letters_app, name="dead-letters")
 
 console = Console()
 
@@ -689,6 +694,51 @@ def hold_history(session_id: str, as_json: JsonFlag = False) -> None:
             event["at"][:19], event["action"], event["actor"], event["reason"]
         )
     console.print(table)
+
+
+@dead_letters_app.command("list")
+def dead_letters_list(
+    limit: Annotated[int, typer.Option(min=1, max=200)] = 50,
+    as_json: JsonFlag = False,
+) -> None:
+    """Dead-lettered (FAILED) notices, oldest first, with why they failed."""
+    from interview_retention.admin.schemas import NoticeOut
+    from interview_retention.deletion.service import list_notices
+
+    with transaction() as db:
+        notices, total = list_notices(db, status="FAILED", limit=limit)
+    rows = [NoticeOut.of(n).model_dump(by_alias=True, mode="json") for n in notices]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table(title=f"dead letters (oldest {len(rows)} of {total})")
+    for column in ("notice", "session", "attempts", "last error"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(
+            str(row["id"]),
+            row["sessionId"],
+            str(row["attempts"]),
+            row["lastError"] or "",
+        )
+    console.print(table)
+
+
+@dead_letters_app.command("retry")
+def dead_letters_retry(notice_id: int, as_json: JsonFlag = False) -> None:
+    """Put a dead-lettered notice back in the queue, from its first attempt."""
+    from interview_retention.admin.schemas import NoticeOut
+    from interview_retention.deletion.service import retry_notice
+
+    try:
+        with transaction() as db:
+            notice = retry_notice(db, notice_id, now=utcnow())
+    except DomainError as exc:
+        _fail(exc.message)
+    if as_json:
+        _print_json(NoticeOut.of(notice).model_dump(by_alias=True, mode="json"))
+        return
+    console.print(f"notice {notice_id} queued again; the next notices run sends it")
 
 
 def _duration(seconds: float | None) -> str | None:

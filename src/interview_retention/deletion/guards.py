@@ -41,7 +41,7 @@ from tenacity import (
 
 from interview_retention.config import Settings
 from interview_retention.db.engine import transaction
-from interview_retention.deletion.models import DeletionNotice, DeletionPlan
+from interview_retention.deletion.models import CLAIMABLE, DeletionNotice, DeletionPlan
 from interview_retention.sessions import repository
 from interview_retention.sessions.models import InterviewSession
 
@@ -228,7 +228,7 @@ def _due_for(job: str, now: datetime, settings: Settings) -> ColumnElement[bool]
             & ~already
         )
     if job == "notices":
-        return N.status.in_(("PENDING", "RETRY")) & (N.next_attempt_at <= now)
+        return N.status.in_(CLAIMABLE) & (N.next_attempt_at <= now)
     raise ValueError(f"unknown job {job!r}")
 
 

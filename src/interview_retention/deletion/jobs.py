@@ -90,8 +90,9 @@ Act = Callable[[Session, int, "list[str] | None"], tuple[int, dict[str, int]]]
 
 def _drain(
     ctx: JobContext,
-    step: Step,
+    step: Step | None,
     *,
+    own_transactions: Callable[[], tuple[int, dict[str, int]]] | None = None,
     size: int,
     event: str,
     counts: tuple[str, ...],
@@ -114,7 +115,17 @@ def _drain(
     corrected by a fresh count at the end. With a time budget the run stops
     after the batch that spends it (`stopped_by_budget`).
     Between two batches it waits `pause` seconds, holding no lock.
+    A body whose batch needs more than one transaction passes it as
+    `own_transactions` instead of `step`, and runs its own guard rails.
     """
+
+    def run() -> tuple[int, dict[str, int]]:
+        if own_transactions is not None:
+            return own_transactions()
+        return guards.run_batch(
+            ctx.factory, ctx.settings, step, run_id=ctx.run_id, event=event
+        )
+
     totals: dict[str, Any] = {"batches": 0, **dict.fromkeys(counts, 0)}
     deleted = deleted or counts[0]
     failed = failed or ("failed" if "failed" in counts else None)
@@ -138,9 +149,7 @@ def _drain(
 
     while True:
         started = time.perf_counter()
-        claimed, batch = guards.run_batch(
-            ctx.factory, ctx.settings, step, run_id=ctx.run_id, event=event
-        )
+        claimed, batch = run()
         if claimed == 0:
             break
 
@@ -416,35 +425,29 @@ def notices(
 ) -> dict[str, Any]:
     """Send every notice due at `ctx.now`; failures wait for their next attempt.
 
-    With `limit`, stop after that many notices claimed (a notice the batch
-    cancels counts too, though a dry run leaves it out); with `planId`, only the
-    notices of the plan's sessions.
+    Each batch is claim, send, record (`send_notice_batch`): no row lock is held
+    while the channel works. With `limit`, stop after that many notices claimed
+    (a notice the batch cancels counts too, though a dry run leaves it out); with
+    `planId`, only the notices of the plan's sessions.
     """
     dry = _dry_run(ctx, "notices")
     if dry is not None:
         return dry
     feed = feed_for(ctx, ctx.settings.notice_batch_size, batch_size, on_batch)
 
-    def act(db: Session, take: int, ids: list[str] | None) -> tuple[int, dict]:
-        batch = service.send_notice_batch(
-            db,
-            now=ctx.now,
-            settings=ctx.settings,
-            channel=channel,
-            clock=clock,
-            ids=ids,
-            limit=take,
-        )
-        return batch.claimed, {
-            "sent": batch.sent,
-            "retried": batch.retried,
-            "failed": batch.failed,
-            "cancelled": batch.cancelled,
+    def batch() -> tuple[int, dict[str, int]]:
+        result = send_notice_batch(ctx, feed, channel=channel, clock=clock)
+        return result.claimed, {
+            "sent": result.sent,
+            "retried": result.retried,
+            "failed": result.failed,
+            "cancelled": result.cancelled,
         }
 
     result = _drain(
         ctx,
-        feed.step(act),
+        None,
+        own_transactions=batch,
         size=feed.size,
         event="notices.batch_processed",
         counts=("sent", "retried", "failed", "cancelled"),
@@ -455,6 +458,68 @@ def notices(
     if feed.plan_ids is not None:
         result["attempted"] = result["sent"] + result["retried"] + result["failed"]
     return _with_plan(result, ctx, feed, "attempted")
+
+
+def send_notice_batch(
+    ctx: JobContext,
+    feed: Feed,
+    *,
+    channel: NoticeChannel,
+    clock: Callable[[], datetime] = utcnow,
+) -> service.NoticeBatchResult:
+    """One batch of notices in two short transactions with the sends between.
+
+    The claim commits first (the notices are SENDING under a lease, the feed
+    moves on), the channel sends holding no lock and no connection, and the
+    record re-locks what it writes. A worker lost between the send and the
+    record leaves its notices SENDING: they are claimed and sent again once the
+    lease ends (at least once; the Message-ID and the idempotency key let the
+    receiver see a duplicate), and no deadline was set meanwhile, so nothing is
+    deleted early.
+    """
+    claims: list[service.NoticeClaim] = []
+
+    def claim(db: Session, take: int, ids: list[str] | None) -> tuple[int, dict]:
+        # A claim retried after a busy database starts over: only the last counts.
+        claims[:] = [
+            service.claim_notices(
+                db,
+                now=ctx.now,
+                settings=ctx.settings,
+                clock=clock,
+                ids=ids,
+                limit=take,
+            )
+        ]
+        return claims[0].claimed, {}
+
+    guards.run_batch(
+        ctx.factory,
+        ctx.settings,
+        feed.step(claim),
+        run_id=ctx.run_id,
+        event="notices.batch_claimed",
+    )
+    if not claims:
+        return service.NoticeBatchResult()
+    claimed = claims[0]
+
+    outcomes = service.deliver(
+        claimed, channel=channel, clock=clock, settings=ctx.settings
+    )
+
+    result = guards.run_batch(
+        ctx.factory,
+        ctx.settings,
+        lambda db: service.record_notices(
+            db, outcomes, now=ctx.now, settings=ctx.settings
+        ),
+        run_id=ctx.run_id,
+        event="notices.batch_recorded",
+    )
+    result.claimed = claimed.claimed
+    result.cancelled = claimed.cancelled
+    return result
 
 
 def body_of(

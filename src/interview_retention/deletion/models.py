@@ -21,7 +21,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 from interview_retention.clock import utcnow
 from interview_retention.db.base import Base, JSONType, one_of
 
-NOTICE_STATUSES = ("PENDING", "RETRY", "SENT", "FAILED", "CANCELLED")
+# SENDING: claimed by a notices batch and being sent, until `next_attempt_at`
+# (the lease); a notice still SENDING past its lease was lost with its worker
+# and is claimed again. FAILED is the dead letter: no more attempts, no deadline.
+NOTICE_STATUSES = ("PENDING", "RETRY", "SENDING", "SENT", "FAILED", "CANCELLED")
+# What the notices job claims once `next_attempt_at` has passed.
+CLAIMABLE = ("PENDING", "RETRY", "SENDING")
 
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 BigIntId = BigInteger().with_variant(Integer(), "sqlite")
@@ -38,8 +43,8 @@ class DeletionNotice(Base):
         Index(
             "ix_deletion_notices_sendable",
             "next_attempt_at",
-            postgresql_where=text("status IN ('PENDING', 'RETRY')"),
-            sqlite_where=text("status IN ('PENDING', 'RETRY')"),
+            postgresql_where=text(one_of("status", CLAIMABLE)),
+            sqlite_where=text(one_of("status", CLAIMABLE)),
         ),
     )
 

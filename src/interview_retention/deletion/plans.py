@@ -9,7 +9,7 @@ order the job would take them:
   current cycle — exactly what `service.queue_retention_notices` queues for.
   Deadline: the instant the rule first covered the session, `createdAt` plus
   RETENTION_DAYS.
-- notices: the sessions whose notice `service.send_notice_batch` would send at
+- notices: the sessions whose notice `jobs.send_notice_batch` would send at
   `now` (sendable, due, its session still covered and in the notice's cycle);
   notices it would cancel instead are left out. Deadline: the notice's
   `nextAttemptAt`.
@@ -44,7 +44,7 @@ from sqlalchemy.orm import Session
 
 from interview_retention.config import Settings
 from interview_retention.deletion import service
-from interview_retention.deletion.models import DeletionNotice, DeletionPlan
+from interview_retention.deletion.models import CLAIMABLE, DeletionNotice, DeletionPlan
 from interview_retention.errors import Conflict, Invalid, NotFound
 from interview_retention.sessions import repository
 from interview_retention.sessions.models import InterviewSession
@@ -87,7 +87,7 @@ def _candidate_query(job: str, now: datetime, settings: Settings) -> Select[Any]
             select(N.session_id, N.next_attempt_at)
             .join(S, S.id == N.session_id)
             .where(
-                N.status.in_(("PENDING", "RETRY")),
+                N.status.in_(CLAIMABLE),
                 N.next_attempt_at <= now,
                 N.cycle == S.notice_cycle,
                 repository.covered_by_retention(

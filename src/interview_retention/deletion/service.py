@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
+import structlog
 from pydantic.alias_generators import to_camel
 from sqlalchemy import (
     ARRAY,
@@ -44,17 +45,23 @@ from interview_retention.deletion.channels import (
     NoticeMessage,
 )
 from interview_retention.deletion.models import (
+    CLAIMABLE,
     DeletionLogEntry,
     DeletionNotice,
     LegalHoldEvent,
 )
 from interview_retention.errors import SESSION_NOT_FOUND, Conflict, NotFound
-from interview_retention.sessions import repository
+from interview_retention.sessions import links, repository
 from interview_retention.sessions.cache import ReportCache
 from interview_retention.sessions.models import InterviewSession
+from interview_retention.users.models import User
 
 S = InterviewSession
 N = DeletionNotice
+
+log = structlog.get_logger("interview_retention.notices")
+
+NOTICE_NOT_FOUND = "Notice not found"
 
 
 @lru_cache
@@ -445,46 +452,75 @@ def _covered(now: datetime, settings: Settings) -> ColumnElement[bool]:
     )
 
 
-def send_notice_batch(
+@dataclass(frozen=True)
+class NoticeOutcome:
+    """What became of one claimed notice's send.
+
+    `accepted_at` when the channel took it; `error` (and `permanent`) when it
+    refused; neither when the send was never started (`released`).
+    """
+
+    notice_id: int
+    attempt: int
+    accepted_at: datetime | None = None
+    error: str | None = None
+    permanent: bool = False
+
+    @property
+    def released(self) -> bool:
+        return self.accepted_at is None and self.error is None
+
+
+@dataclass
+class NoticeClaim:
+    claimed: int = 0
+    cancelled: int = 0
+    messages: list[NoticeMessage] = field(default_factory=list)
+    # When each claimed notice's lease ends (when another run may claim it).
+    leased_until: datetime | None = None
+
+
+def claim_notices(
     db: Session,
     *,
     now: datetime,
     settings: Settings,
-    channel: NoticeChannel,
     clock: Any,
     ids: Collection[str] | None = None,
     limit: int | None = None,
-) -> NoticeBatchResult:
-    """Send the notices that are due to go out, and start each session's grace period.
+) -> NoticeClaim:
+    """Claim the notices due at `now` for sending: step one of three.
 
-    The deadline is the moment the channel accepted the notice plus GRACE_DAYS, read
-    from `clock` after the send, so the grace period is never shorter than promised.
-    A failed send is retried with exponential backoff and the session keeps no
-    deadline meanwhile: its deletion waits for the notice.
+    Locks the notices and their sessions (SKIP LOCKED), re-checks the rule on each
+    and cancels a notice whose session is no longer covered in its cycle. Each
+    other notice becomes SENDING under a lease of NOTICE_LEASE_SECONDS (held in
+    `next_attempt_at`), counts an attempt, and yields the message to send. A
+    notice still SENDING past its lease (its worker died) is claimed again.
 
-    The batch holds its sessions' row locks while it sends, so a user's change to
-    one of them waits for the whole batch. With the log channel that is a few
-    milliseconds; a slow channel (email) would make those requests wait for
-    every send of the batch, and would need the claim, send and record split
-    into separate transactions.
-
-    `limit` replaces NOTICE_BATCH_SIZE for this batch; `ids` (a slice of a plan)
-    restricts it to those sessions' notices.
+    The caller commits before sending, so no lock is held while a channel works.
+    `limit` replaces NOTICE_BATCH_SIZE; `ids` restricts the claim to those
+    sessions' notices. The message's deletion date is read from `clock` now: the
+    deadline, set only once the channel has accepted, is never earlier.
     """
-    query = select(N, S, _covered(now, settings).label("covered")).join(
-        S, S.id == N.session_id
+    query = (
+        select(N, S, User.email, User.display_name, _covered(now, settings))
+        .join(S, S.id == N.session_id)
+        .join(User, User.id == S.user_id)
     )
     if ids is not None:
         query = query.where(N.session_id.in_(ids))
     rows = db.execute(
-        query.where(N.status.in_(("PENDING", "RETRY")), N.next_attempt_at <= now)
+        query.where(N.status.in_(CLAIMABLE), N.next_attempt_at <= now)
         .order_by(N.next_attempt_at, N.id)
         .limit(limit or settings.notice_batch_size)
         .with_for_update(skip_locked=True, of=(N, S))
     ).all()
-    result = NoticeBatchResult(claimed=len(rows))
+    claimed_at = clock()
+    claim = NoticeClaim(
+        claimed=len(rows), leased_until=claimed_at + settings.notice_lease
+    )
 
-    for notice, session, covered in rows:
+    for notice, session, email, display_name, covered in rows:
         # The rule is re-checked on the locked row: a session held, deleted or
         # noticed again since the notice was queued gets no notice.
         if not covered or notice.cycle != session.notice_cycle:
@@ -493,51 +529,167 @@ def send_notice_batch(
             # once it is covered anew (restored after a soft delete, say).
             if notice.cycle == session.notice_cycle:
                 session.notice_cycle += 1
-            result.cancelled += 1
+            claim.cancelled += 1
             continue
 
+        notice.status = "SENDING"
         notice.attempts += 1
+        notice.next_attempt_at = claim.leased_until
+        claim.messages.append(
+            NoticeMessage(
+                notice_id=notice.id,
+                attempt=notice.attempts,
+                session_id=session.id,
+                user_id=session.user_id,
+                email=email,
+                display_name=display_name,
+                session_created_at=session.created_at,
+                session_status=session.status,
+                question_count=session.question_count,
+                delete_at=claimed_at + settings.grace_period,
+                export_url=links.export_url(session.id, session.user_id, settings),
+                app_url=settings.base_url + "/app/",
+            )
+        )
+    return claim
+
+
+def deliver(
+    claim: NoticeClaim, *, channel: NoticeChannel, clock: Any, settings: Settings
+) -> list[NoticeOutcome]:
+    """Send each claimed message, outside any transaction: step two of three.
+
+    A send starts only while at least half of the lease is left, so that it ends
+    before another run may claim the same notice; the notices not started are
+    released by `record_notices` for the next claim.
+    """
+    outcomes = []
+    last_start = (claim.leased_until or clock()) - settings.notice_lease / 2
+    for message in claim.messages:
+        if clock() > last_start:
+            outcomes.append(NoticeOutcome(message.notice_id, message.attempt))
+            continue
         try:
-            channel.send(
-                NoticeMessage(
-                    notice_id=notice.id,
-                    session_id=session.id,
-                    user_id=session.user_id,
-                    delete_at=clock() + settings.grace_period,
-                )
-            )
+            channel.send(message)
         except Exception as exc:
-            # Any failure is a failed attempt: a notice that raised something
-            # unexpected must not roll back its batch and block every later one.
-            # Only the channel's own messages are kept; others could carry an
-            # address.
-            notice.last_error = (
-                str(exc)[:500]
-                if isinstance(exc, NoticeDeliveryError)
-                else type(exc).__name__
-            )
-            if notice.attempts >= settings.notice_max_attempts:
-                notice.status = "FAILED"
-                result.failed += 1
-            else:
-                notice.status = "RETRY"
-                backoff = settings.notice_retry_base_seconds * 2 ** (
-                    notice.attempts - 1
-                )
-                notice.next_attempt_at = now + timedelta(seconds=backoff)
-                result.retried += 1
+            outcomes.append(_refused(message, exc))
+            continue
+        outcomes.append(
+            NoticeOutcome(message.notice_id, message.attempt, accepted_at=clock())
+        )
+    return outcomes
+
+
+def _refused(message: NoticeMessage, exc: Exception) -> NoticeOutcome:
+    # Any failure is a failed attempt: a notice that raised something unexpected
+    # must not stop the batch and block every later one. Only the channel's own
+    # reasons are kept; other messages could carry an address.
+    if isinstance(exc, NoticeDeliveryError):
+        reason, permanent = str(exc)[:500], exc.permanent
+    else:
+        reason, permanent = type(exc).__name__, False
+    log.warning(
+        "notice.refused",
+        notice_id=message.notice_id,
+        session_id=message.session_id,
+        attempt=message.attempt,
+        reason=reason,
+        permanent=permanent,
+    )
+    return NoticeOutcome(
+        message.notice_id, message.attempt, error=reason, permanent=permanent
+    )
+
+
+def record_notices(
+    db: Session,
+    outcomes: Sequence[NoticeOutcome],
+    *,
+    now: datetime,
+    settings: Settings,
+) -> NoticeBatchResult:
+    """Record what the sends did: step three of three.
+
+    Locks the sessions, then the notices (the order a legal hold takes them in),
+    and records an outcome only on a notice still SENDING in the same attempt:
+    one claimed again after its lease belongs to that later attempt.
+
+    Accepted: SENT, and the session's deadline is the moment the channel accepted
+    plus GRACE_DAYS, if the session is still covered in the notice's cycle. A
+    session held, restored, soft-deleted or hard-deleted meanwhile gets no
+    deadline. Refused: RETRY with exponential backoff, or FAILED (the dead
+    letter) after NOTICE_MAX_ATTEMPTS or at once for a permanent refusal. Never
+    started: back to where it was before the claim, attempt not counted.
+    """
+    result = NoticeBatchResult()
+    by_id = {o.notice_id: o for o in outcomes}
+    if not by_id:
+        return result
+    session_ids = db.scalars(
+        select(N.session_id).where(N.id.in_(by_id)).distinct()
+    ).all()
+    covered = dict(
+        db.execute(
+            select(S.id, _covered(now, settings))
+            .where(S.id.in_(session_ids))
+            .order_by(S.id)
+            .with_for_update(of=S)
+        ).all()
+    )
+    notices = db.scalars(
+        select(N).where(N.id.in_(by_id)).order_by(N.id).with_for_update()
+    ).all()
+
+    for notice in notices:
+        outcome = by_id[notice.id]
+        if notice.status != "SENDING" or notice.attempts != outcome.attempt:
+            continue
+        if outcome.released:
+            notice.status = "RETRY" if notice.attempts > 1 else "PENDING"
+            notice.attempts -= 1
+            notice.next_attempt_at = now
+            continue
+        if outcome.error is not None:
+            _failed_attempt(notice, outcome, now=now, settings=settings, result=result)
             continue
 
-        sent_at = clock()
+        sent_at = outcome.accepted_at
         notice.status = "SENT"
         notice.sent_at = sent_at
         notice.last_error = None
+        result.sent += 1
+        session = db.get(S, notice.session_id)
+        if session is None or notice.cycle != session.notice_cycle:
+            continue
+        if not covered.get(session.id):
+            # Out of the rule since the claim (restored, soft-deleted): the next
+            # time it is covered, it gets a notice of a new cycle.
+            session.notice_cycle += 1
+            continue
         session.retention_notice_at = sent_at
         session.permanent_delete_at = sent_at + settings.grace_period
         session.deletion_reason = "RETENTION"
         session.updated_at = sent_at
-        result.sent += 1
     return result
+
+
+def _failed_attempt(
+    notice: DeletionNotice,
+    outcome: NoticeOutcome,
+    *,
+    now: datetime,
+    settings: Settings,
+    result: NoticeBatchResult,
+) -> None:
+    notice.last_error = outcome.error
+    if outcome.permanent or notice.attempts >= settings.notice_max_attempts:
+        notice.status = "FAILED"
+        result.failed += 1
+        return
+    notice.status = "RETRY"
+    backoff = settings.notice_retry_base_seconds * 2 ** (notice.attempts - 1)
+    notice.next_attempt_at = now + timedelta(seconds=backoff)
+    result.retried += 1
 
 
 def set_legal_hold(
@@ -675,6 +827,41 @@ def list_tombstones(
     return list(page), total
 
 
+def list_notices(
+    db: Session, *, status: str | None = None, offset: int = 0, limit: int = 50
+) -> tuple[list[DeletionNotice], int]:
+    """One page of notices, oldest first, and how many match; FAILED are the dead
+    letters."""
+    query = select(N)
+    if status is not None:
+        query = query.where(N.status == status)
+    total = db.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = db.scalars(query.order_by(N.id).offset(offset).limit(limit)).all()
+    return list(page), total
+
+
+def retry_notice(db: Session, notice_id: int, *, now: datetime) -> DeletionNotice:
+    """Put a dead-lettered notice back in the queue: PENDING, attempts from zero.
+
+    Only a FAILED notice can be retried (409 otherwise). The next notices run
+    re-checks the rule as for any notice: a session no longer covered, or covered
+    in a newer cycle, gets no notice from it.
+    """
+    notice = db.scalar(select(N).where(N.id == notice_id).with_for_update())
+    if notice is None:
+        raise NotFound(NOTICE_NOT_FOUND)
+    if notice.status != "FAILED":
+        raise Conflict(
+            f"Only a FAILED notice can be retried; this one is {notice.status}"
+        )
+
+    notice.status = "PENDING"
+    notice.attempts = 0
+    notice.next_attempt_at = now
+    notice.last_error = None
+    return notice
+
+
 @dataclass
 class Backlog:
     soft_deleted: int
@@ -721,7 +908,7 @@ def backlog(db: Session, *, now: datetime, overdue_after: timedelta) -> Backlog:
     notices = dict(
         db.execute(
             select(N.status, func.count())
-            .where(N.status.in_(("PENDING", "RETRY", "FAILED")))
+            .where(N.status.in_(("PENDING", "RETRY", "SENDING", "FAILED")))
             .group_by(N.status)
         ).all()
     )
@@ -734,7 +921,7 @@ def backlog(db: Session, *, now: datetime, overdue_after: timedelta) -> Backlog:
         oldest_overdue_seconds=None
         if oldest is None
         else (now - oldest).total_seconds(),
-        notices_pending=notices.get("PENDING", 0) + notices.get("RETRY", 0),
+        notices_pending=sum(notices.get(s, 0) for s in CLAIMABLE),
         notices_failed=notices.get("FAILED", 0),
         legal_holds=row[5],
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+import structlog
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from interview_retention.api.body import json_body, schema_of
 from interview_retention.api.deps import (
@@ -15,12 +18,13 @@ from interview_retention.api.deps import (
     DbSession,
     Now,
     SessionId,
+    refuse_when_limited,
 )
 from interview_retention.api.envelope import Envelope, error_responses, ok
 from interview_retention.clock import UTCInstant
 from interview_retention.deletion import service as deletion
 from interview_retention.errors import SESSION_NOT_FOUND, NotFound
-from interview_retention.sessions import repository
+from interview_retention.sessions import export, links, repository
 from interview_retention.sessions import service as sessions
 from interview_retention.sessions.models import InterviewSession, Report
 from interview_retention.sessions.schemas import (
@@ -35,6 +39,8 @@ from interview_retention.sessions.schemas import (
     SessionUpdate,
     Status,
 )
+
+log = structlog.get_logger(__name__)
 
 router = APIRouter(
     prefix="/api/interview/sessions",
@@ -252,3 +258,115 @@ def get_report(
     ).model_dump(by_alias=True, mode="json")
     cache.put(session.id, payload)
     return ok(payload)
+
+
+class PDFResponse(Response):
+    media_type = "application/pdf"
+
+
+PDF_DOCUMENTED: dict[int | str, dict] = {
+    200: {
+        "description": "The report as a PDF file, sent as an attachment",
+        "content": {"application/pdf": {"schema": {"type": "string"}}},
+    }
+}
+
+
+def _pdf(
+    db: Session, session: InterviewSession, now: datetime, *, via: str
+) -> Response:
+    """The PDF of a session loaded with its children, as a download.
+
+    Read from the database, not the report cache: the PDF needs the questions,
+    answers and evaluation, which are not cached, and all of them are read in
+    the same transaction as the report, so the document is one consistent view.
+    """
+    report = db.scalar(select(Report).where(Report.session_id == session.id))
+    content = export.render(
+        session, evaluation=session.evaluation, report=report, now=now
+    )
+    log.info("report.exported", session_id=session.id, via=via, size=len(content))
+    return PDFResponse(
+        content,
+        headers={
+            "Content-Disposition": (
+                f'attachment; filename="{export.filename(session)}"'
+            ),
+            # Personal data, and for a link a credential in the URL: no shared
+            # cache may keep a copy.
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.get(
+    "/{sessionId}/report/export",
+    response_class=Response,
+    responses={**PDF_DOCUMENTED, **error_responses(404)},
+    summary="The session and its report as a PDF download",
+)
+def export_report(
+    session_id: SessionId, db: DbSession, user: CurrentUser, now: Now
+) -> Response:
+    """Whenever the session is visible to its owner, its grace period included;
+    a part that is missing (no questions, evaluation or report) is said so in
+    the document, so that a user can export any session before deleting it."""
+    session = _owned(db, user, session_id, now, with_children=True)
+    return _pdf(db, session, now, via="api")
+
+
+LINK_NOT_FOUND = (
+    "This export link does not work: it may have expired, or its session may be"
+    " gone. Sign in to export the report."
+)
+# Tokens this service makes are about 130 characters; a longer string is no link.
+_MAX_TOKEN_LENGTH = 512
+
+exports = APIRouter(
+    prefix=links.EXPORT_PATH.rstrip("/"),
+    tags=["sessions"],
+    responses=error_responses(404, 422, 429, 500),
+)
+
+
+@exports.get(
+    "/{token}",
+    response_class=Response,
+    responses=PDF_DOCUMENTED,
+    summary="A report as a PDF through the signed link a notice carries (no token)",
+)
+def export_by_link(
+    token: Annotated[str, Path()],
+    request: Request,
+    db: DbSession,
+    now: Now,
+    settings: AppSettings,
+) -> Response:
+    """The link is its own credential. A forged, altered, expired or malformed
+    link counts as a failed authentication of the caller's address, like a bad
+    bearer token, and every refusal reads the same, so that a caller learns
+    nothing about which check failed. The token is never logged."""
+    limit, address = refuse_when_limited(request)
+
+    grant = (
+        links.read_export_token(token, settings)
+        if len(token) <= _MAX_TOKEN_LENGTH
+        else None
+    )
+    if grant is None:
+        log.info("export_link.rejected", reason="signature")
+        limit.failed(address)
+        raise NotFound(LINK_NOT_FOUND)
+
+    session = repository.get_owned(
+        db,
+        user_id=grant.user_id,
+        session_id=grant.session_id,
+        now=now,
+        with_children=True,
+    )
+    if session is None:
+        log.info("export_link.rejected", reason="gone", session_id=grant.session_id)
+        raise NotFound(LINK_NOT_FOUND)
+    return _pdf(db, session, now, via="link")
