@@ -361,6 +361,12 @@ async function exportAndDelete() {
     await downloadReport(session);
   } catch (failure) {
     if (failure instanceof ApiError && failure.status === 401) return;
+    if (failure instanceof ApiError && failure.status === 404) {
+      // Gone already (another tab, or the purge): no copy to make, and
+      // nothing left to delete, which is what was asked for.
+      forgetRow(session, row, "The session was already deleted; there was no report left to export");
+      return;
+    }
     // The export is the user's copy: without it, nothing is deleted.
     setDialogBusy(false);
     dialogError("Export failed. Session not deleted.");
@@ -374,6 +380,19 @@ async function deleteOnly() {
   if (!session || dialog.busy) return;
   setDialogBusy(true, "Deleting…");
   await deleteSession(session, row);
+}
+
+// The row is gone for good: take it off the page (if still there) and the counts.
+function forgetRow(session, row, message) {
+  if (row) {
+    row.remove();
+    closeDialog();
+    show($("sessions-empty"), $("sessions-body").children.length === 0);
+  }
+  state.details.delete(session.sessionId);
+  state.totals.sessions = Math.max(0, state.totals.sessions - 1);
+  renderPager("sessions");
+  notify(message);
 }
 
 async function deleteSession(session, row) {
@@ -396,10 +415,7 @@ async function deleteSession(session, row) {
   }
 
   if (gone) {
-    state.details.delete(session.sessionId);
-    state.totals.sessions = Math.max(0, state.totals.sessions - 1);
-    renderPager("sessions");
-    notify("Session deleted successfully");
+    forgetRow(session, null, "Session deleted successfully");
     return;
   }
   if (failure instanceof ApiError && failure.status === 401) return;
