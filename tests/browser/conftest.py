@@ -57,6 +57,7 @@ class LiveApp:
     app: FastAPI
     settings: Settings
     engine: Engine
+    cache: RedisReportCache
 
 
 @dataclass
@@ -121,7 +122,7 @@ def live_app(
             pytest.fail("uvicorn did not start for the browser tests", pytrace=False)
         time.sleep(0.05)
 
-    yield LiveApp(f"http://127.0.0.1:{port}", app, settings, engine)
+    yield LiveApp(f"http://127.0.0.1:{port}", app, settings, engine, cache)
 
     server.should_exit = True
     thread.join(timeout=10)
@@ -172,8 +173,58 @@ def shot(page: Any, request: pytest.FixtureRequest):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     def take(step: str, target: Any = None) -> Path:
+        """The whole page (below the fold too), or just `target`, an element."""
         path = SCREENSHOTS / f"{request.node.name}-{step}.png"
-        (target or page).screenshot(path=str(path))
+        if target is None:
+            page.screenshot(path=str(path), full_page=True)
+        else:
+            target.screenshot(path=str(path))
         return path
 
     return take
+
+
+@pytest.fixture
+def worker(live_app: LiveApp, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Stands in for the Celery worker while the page runs jobs.
+
+    A task the API queues runs, in a thread of this process, the same
+    `jobs.run_job` the worker's task runs, on the live app's database and Redis,
+    with purge batches of 2 and a pause of 1.5 s between them so that the page's
+    progress can be seen moving. Notices go to the log channel. The real worker,
+    beat and broker are what the chaos scenarios run; here the page is the subject.
+    """
+    from interview_retention.deletion import jobs
+    from interview_retention.deletion.channels import LogChannel
+    from interview_retention.worker.tasks import TASKS
+
+    settings = live_app.settings.model_copy(
+        update={"purge_batch_size": 2, "purge_pause_ms": 1500}
+    )
+    factory = sessionmaker(bind=live_app.engine, expire_on_commit=False)
+    threads: list[threading.Thread] = []
+
+    for job, task in TASKS.items():
+
+        def queue(*args: Any, _job: str = job, **options: Any) -> None:
+            kwargs = options["kwargs"]
+            body = jobs.body_of(_job, cache=live_app.cache, channel=LogChannel())
+            thread = threading.Thread(
+                target=jobs.run_job,
+                args=(_job, body),
+                kwargs={
+                    "factory": factory,
+                    "settings": settings,
+                    "run_id": options["task_id"],
+                    "trigger": kwargs["trigger"],
+                    "params": kwargs["params"],
+                },
+                daemon=True,
+            )
+            thread.start()
+            threads.append(thread)
+
+        monkeypatch.setattr(task, "apply_async", queue)
+    yield
+    for thread in threads:
+        thread.join(timeout=30)

@@ -7,6 +7,8 @@ import { el, formatDate, plural, show } from "./dom.js";
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
 const FINISHED = new Set(["SUCCEEDED", "FAILED"]);
+// The admin view shows the oldest holds; the API pages the rest.
+const HOLDS_SHOWN = 50;
 
 const JOBS = [
   { job: "retention", title: "Retention rule", what: "Queue a notice for each session the retention rule now covers." },
@@ -39,11 +41,42 @@ export function startAdmin({ notify, describe }) {
 
 async function loadStatus() {
   try {
-    const status = await call("GET", "/api/admin/retention/status");
+    const [status, holds] = await Promise.all([
+      call("GET", "/api/admin/retention/status"),
+      call("GET", "/api/admin/legal-holds", { query: { pageSize: HOLDS_SHOWN } }),
+    ]);
     renderStatus(status);
+    renderHolds(holds);
   } catch (failure) {
     if (!(failure instanceof ApiError && failure.status === 401)) ui.notify(ui.describe(failure), "error");
   }
+}
+
+function renderHolds(page) {
+  $("holds-body").replaceChildren(
+    ...page.items.map((held) => {
+      const pick = el("button", {
+        className: "link-button mono",
+        text: held.sessionId,
+        attrs: { type: "button", title: "Fill the form with this session" },
+      });
+      pick.addEventListener("click", () => {
+        $("hold-session").value = held.sessionId;
+        $("hold-reason").focus();
+      });
+      return el("tr", { attrs: { "data-session-id": held.sessionId } }, [
+        el("td", { attrs: { "data-label": "Session" } }, [pick]),
+        el("td", { text: held.status, attrs: { "data-label": "Status" } }),
+        el("td", { text: held.reason ?? "—", attrs: { "data-label": "Reason" } }),
+        el("td", { text: held.heldSince ? formatDate(held.heldSince) : "—", attrs: { "data-label": "Held since" } }),
+        el("td", { text: held.heldBy ?? "—", attrs: { "data-label": "Set by" } }),
+      ]);
+    }),
+  );
+  show($("holds-empty"), page.total === 0);
+  const more = page.total - page.items.length;
+  $("holds-more").textContent = more > 0 ? `And ${plural(more, "more session")} on hold (GET /api/admin/legal-holds pages them all).` : "";
+  show($("holds-more"), more > 0);
 }
 
 function renderStatus(status) {
