@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test chaos chaos-quick fuzz load bench lint format install clean sample flower
+.PHONY: run test browser chaos chaos-quick fuzz load bench lint format install clean sample flower
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
@@ -26,9 +26,27 @@ run: $(STAMP)
 	@$(BIN)/python -m interview_retention.cli.banner
 	$(BIN)/honcho -f Procfile.local start --port "$$($(BIN)/python -m interview_retention.cli.banner --port)"
 
+# The browser tests drive Debian's Chromium (never a browser Playwright downloads).
+# Installed with apt when missing, as root or with password-less sudo; otherwise
+# this stops with the command to run.
+CHROMIUM := /usr/bin/chromium
+browser:
+	@if [ -x $(CHROMIUM) ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "FATAL: $(CHROMIUM) is missing and there is no apt-get to install Debian's chromium." >&2; exit 1; fi; \
+	if [ "$$(id -u)" = 0 ]; then SUDO=; \
+	elif sudo -n true 2>/dev/null; then SUDO="sudo -n"; \
+	else echo "FATAL: $(CHROMIUM) is missing. Install it: sudo apt-get install -y chromium chromium-driver" >&2; exit 1; fi; \
+	echo "Installing Debian's chromium for the browser tests"; \
+	$$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null || \
+	  { $$SUDO apt-get update -q >/dev/null && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	test -x $(CHROMIUM) || { echo "FATAL: installing chromium did not give $(CHROMIUM)" >&2; exit 1; }
+
 # Lint, format check, then the whole suite against PostgreSQL and Redis on localhost
-# (TEST_DATABASE_URL / TEST_REDIS_URL to point elsewhere) and the SQLite leg.
-test: $(STAMP)
+# (TEST_DATABASE_URL / TEST_REDIS_URL to point elsewhere) and the SQLite leg, the
+# browser tests (tests/browser, in Chromium) among them.
+test: $(STAMP) browser
 	$(BIN)/ruff format --check src tests migrations bench
 	$(BIN)/ruff check src tests migrations bench
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)

@@ -193,3 +193,82 @@ class TestHistory:
         response = client.get(hold_path(session_id), headers=headers)
 
         assert_error(response, 404, "Session not found")
+
+
+class TestList:
+    def test_lists_held_sessions_oldest_first_with_the_hold_in_force(
+        self, client, db, admin
+    ):
+        user, headers = admin
+        owner, _ = make_user(db)
+        older = make_session(db, owner, children=False, created_at=T0)
+        newer = make_session(
+            db, owner, children=False, created_at=T0 + timedelta(days=2)
+        )
+        free = make_session(db, owner, children=False, created_at=T0)
+        for day, (method, sid, body) in enumerate(
+            [
+                ("PUT", newer.id, HOLD),
+                ("PUT", older.id, {"reason": "First case"}),
+                ("DELETE", older.id, LIFT),
+                ("PUT", older.id, {"reason": "Second case"}),
+                ("PUT", free.id, HOLD),
+                ("DELETE", free.id, LIFT),
+            ]
+        ):
+            with freeze_time(T0 + timedelta(days=10 + day)):
+                ok_data(
+                    client.request(method, hold_path(sid), json=body, headers=headers)
+                )
+
+        data = ok_data(client.get("/api/admin/legal-holds", headers=headers))
+
+        assert data["total"] == 2
+        assert [i["sessionId"] for i in data["items"]] == [older.id, newer.id]
+        first = data["items"][0]
+        assert first["reason"] == "Second case"
+        assert at(first["heldSince"]) == T0 + timedelta(days=13)
+        assert first["heldBy"] == f"admin:{user.id}"
+        assert first["userId"] == owner.id
+        assert first["status"] == "EVALUATED"
+
+    def test_pages(self, client, db, admin):
+        _, headers = admin
+        owner, _ = make_user(db)
+        ids = []
+        for day in range(3):
+            held = make_session(
+                db, owner, children=False, created_at=T0 + timedelta(days=day)
+            )
+            ok_data(client.put(hold_path(held.id), json=HOLD, headers=headers))
+            ids.append(held.id)
+
+        second = ok_data(
+            client.get("/api/admin/legal-holds?page=2&pageSize=2", headers=headers)
+        )
+
+        assert second["total"] == 3
+        assert second["page"] == 2
+        assert [i["sessionId"] for i in second["items"]] == [ids[2]]
+
+    def test_a_hold_without_events_still_shows(self, client, db, admin):
+        _, headers = admin
+        owner, _ = make_user(db)
+        make_session(db, owner, children=False, legal_hold=True)
+
+        (item,) = ok_data(client.get("/api/admin/legal-holds", headers=headers))[
+            "items"
+        ]
+
+        assert item["heldSince"] is None
+        assert item["heldBy"] is None
+
+    def test_bad_paging_is_refused(self, client, admin):
+        _, headers = admin
+        response = client.get("/api/admin/legal-holds?pageSize=0", headers=headers)
+        assert_error(response, 422)
+
+    def test_users_are_refused(self, client, db):
+        _, token = make_user(db)
+        response = client.get("/api/admin/legal-holds", headers=auth(token))
+        assert_error(response, 403)

@@ -176,3 +176,18 @@ def test_the_fill_matches_what_the_jobs_look_for(filled, now):
     ).scalar()
 
     assert (due, covered) == (DUE, COVERED)
+
+
+def test_the_admins_list_of_holds_reads_the_holds_index(filled):
+    filled.execute(
+        text(
+            "UPDATE interview_sessions SET legal_hold = true WHERE id IN"
+            " (SELECT id FROM interview_sessions ORDER BY id LIMIT 20)"
+        )
+    )
+    filled.execute(text("ANALYZE interview_sessions"))
+    filled.commit()
+
+    plan = plan_of(filled, service.holds_page(offset=0, limit=50))
+
+    assert scans_of_sessions(plan) == ["ix_interview_sessions_on_hold"]

@@ -333,4 +333,4 @@ def test_every_route_of_the_app_is_fuzzed() -> None:
     routes = {operation.label for operation in served_operations()}
 
     assert routes == set(OPERATIONS)
-    assert len(routes) == 24
+    assert len(routes) == 26

@@ -115,7 +115,7 @@ def test_the_walk_finds_every_kind_of_operation():
     labels = {op.label for op in OPERATIONS}
 
     assert labels >= PUBLIC
-    assert len(ADMIN) == 11
+    assert len(ADMIN) == 12
     assert len(ON_A_SESSION) == 6
     assert len(PROTECTED) == len(OPERATIONS) - len(PUBLIC)
 

@@ -13,7 +13,9 @@ from fastapi.responses import JSONResponse
 from pydantic import RootModel, ValidationError
 
 from interview_retention.admin.schemas import (
+    HeldSessionOut,
     HoldHistory,
+    HoldPage,
     HoldRequest,
     JobRunOut,
     NoticeOut,
@@ -314,6 +316,30 @@ def hold_history(session_id: SessionId, db: DbSession, admin: CurrentAdmin) -> d
     if session is None and not events:
         raise NotFound("Session not found")
     return ok(HoldHistory.of(session_id, session, events))
+
+
+@router.get(
+    "/legal-holds",
+    response_model=Envelope[HoldPage],
+    summary="The sessions on legal hold, oldest first, with who set each hold and when",
+)
+def list_holds(
+    db: DbSession,
+    admin: CurrentAdmin,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    page_size: Annotated[int, Query(alias="pageSize", ge=1, le=200)] = 50,
+) -> dict:
+    held, total = deletion.list_holds(
+        db, offset=(page - 1) * page_size, limit=page_size
+    )
+    return ok(
+        HoldPage(
+            items=[HeldSessionOut.of(h) for h in held],
+            total=total,
+            page=page,
+            page_size=page_size,
+        )
+    )
 
 
 @router.get(

@@ -180,6 +180,38 @@ class HoldHistory(CamelModel):
         )
 
 
+class HeldSessionOut(CamelModel):
+    """A session on legal hold: whose, in what state, why, since when, by whom."""
+
+    session_id: str
+    user_id: str
+    status: str
+    created_at: AwareDatetime
+    reason: str | None
+    held_since: AwareDatetime | None
+    held_by: str | None
+
+    @classmethod
+    def of(cls, held: Any) -> HeldSessionOut:
+        session = held.session
+        return cls(
+            session_id=session.id,
+            user_id=session.user_id,
+            status=session.status,
+            created_at=session.created_at,
+            reason=session.legal_hold_reason,
+            held_since=held.since,
+            held_by=held.by,
+        )
+
+
+class HoldPage(CamelModel):
+    items: list[HeldSessionOut]
+    total: int
+    page: int
+    page_size: int
+
+
 class TombstoneOut(CamelModel):
     session_id: str
     user_id: str

@@ -28,6 +28,8 @@ from interview_retention.metrics import registry_for
 from interview_retention.sessions.api import exports as exports_router
 from interview_retention.sessions.api import router as sessions_router
 from interview_retention.sessions.cache import ReportCache, get_report_cache
+from interview_retention.users.api import router as users_router
+from interview_retention.web import mount_web
 
 log = structlog.get_logger(__name__)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -73,6 +75,8 @@ def create_app(
     app.include_router(sessions_router)
     app.include_router(exports_router)
     app.include_router(admin_router)
+    app.include_router(users_router)
+    mount_web(app)
 
     @app.get("/healthz", tags=["health"], summary="The process is up")
     def healthz() -> dict[str, Any]:

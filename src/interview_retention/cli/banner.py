@@ -19,7 +19,7 @@ interview-retention is starting on {base}  (API docs: {base}/docs)
 
 Get a token, in another terminal:
   .venv/bin/interview-retention users create --email you@example.com --admin
-Then:
+Then open {base}/app/ and sign in with the token, or:
   curl -H "Authorization: Bearer <token>" {base}/api/interview/sessions
 Load sample data and watch the jobs:
   .venv/bin/interview-retention sample --out var/sample.jsonl

@@ -31,6 +31,7 @@ from sqlalchemy import (
     insert,
     literal,
     select,
+    true,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -797,6 +798,58 @@ def hold_history(db: Session, session_id: str) -> list[LegalHoldEvent]:
     return list(
         db.scalars(select(E).where(E.session_id == session_id).order_by(E.at, E.id))
     )
+
+
+@dataclass
+class Held:
+    """A session on legal hold, with the hold that is in force on it."""
+
+    session: InterviewSession
+    since: datetime | None
+    by: str | None
+
+
+def holds_page(offset: int, limit: int) -> Select[tuple[InterviewSession]]:
+    """A page of the sessions on legal hold, by the partial index of holds."""
+    return (
+        select(S)
+        .where(S.legal_hold == true())
+        .order_by(S.created_at, S.id)
+        .offset(offset)
+        .limit(limit)
+    )
+
+
+def list_holds(
+    db: Session, *, offset: int = 0, limit: int = 50
+) -> tuple[list[Held], int]:
+    """One page of the sessions on legal hold, oldest session first, and how many.
+
+    `since` and `by` come from the latest SET event; a hold set before events
+    were recorded (or straight in the database) has neither.
+    """
+    total = (
+        db.scalar(select(func.count()).select_from(S).where(S.legal_hold == true()))
+        or 0
+    )
+    sessions = db.scalars(holds_page(offset, limit)).all()
+    E = LegalHoldEvent
+    latest: dict[str, LegalHoldEvent] = {}
+    if sessions:
+        events = db.scalars(
+            select(E)
+            .where(E.session_id.in_([s.id for s in sessions]), E.action == "SET")
+            .order_by(E.at, E.id)
+        )
+        # Oldest first, so each session keeps its latest SET.
+        latest = {event.session_id: event for event in events}
+    held = []
+    for session in sessions:
+        event = latest.get(session.id)
+        held.append(
+            Held(session, event.at if event else None, event.actor if event else None)
+        )
+    return held, total
 
 
 def list_tombstones(

@@ -61,6 +61,14 @@ class InterviewSession(Base):
             postgresql_where=text("permanent_delete_at IS NULL AND legal_hold = false"),
             sqlite_where=text("permanent_delete_at IS NULL AND legal_hold = 0"),
         ),
+        # The admins' list of holds: few rows, read oldest session first.
+        Index(
+            "ix_interview_sessions_on_hold",
+            "created_at",
+            "id",
+            postgresql_where=text("legal_hold = true"),
+            sqlite_where=text("legal_hold = 1"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)

@@ -1,0 +1,88 @@
+// The JSON API, as the page calls it: a bearer token from sessionStorage, the
+// envelope {code, message, data} read back, and its message kept for the user.
+
+const TOKEN_KEY = "interview-retention.token";
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+let unauthorized = () => {};
+
+/** Called with the API's message when a stored token stops working (401). */
+export function onUnauthorized(handler) {
+  unauthorized = handler;
+}
+
+export function storedToken() {
+  return sessionStorage.getItem(TOKEN_KEY);
+}
+
+export function storeToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function forgetToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+export function sessionPath(sessionId, rest = "") {
+  return `/api/interview/sessions/${encodeURIComponent(sessionId)}${rest}`;
+}
+
+/**
+ * One request. Resolves to the envelope's data (or, with `raw`, to the
+ * Response of a successful non-JSON download); rejects with an ApiError that
+ * carries the status and the envelope's message. `token` is given only while
+ * signing in, before the token is stored: its 401 is the sign-in's answer, not
+ * the end of a signed-in session.
+ */
+export async function call(method, path, { body, query, raw = false, token } = {}) {
+  const url = new URL(path, window.location.origin);
+  for (const [name, value] of Object.entries(query ?? {})) {
+    for (const one of [].concat(value)) {
+      if (one !== undefined && one !== null) url.searchParams.append(name, String(one));
+    }
+  }
+  const headers = { Accept: raw ? "application/pdf, application/json" : "application/json" };
+  headers.Authorization = `Bearer ${token ?? storedToken() ?? ""}`;
+  const init = { method, headers, cache: "no-store", credentials: "omit" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    throw new ApiError(0, "The server could not be reached. Check your connection and try again.");
+  }
+  if (raw && response.ok) {
+    return response;
+  }
+
+  const envelope = await readEnvelope(response);
+  if (response.status === 401 && token === undefined) {
+    unauthorized(envelope.message);
+  }
+  if (!response.ok) {
+    throw new ApiError(response.status, envelope.message);
+  }
+  return envelope.data;
+}
+
+async function readEnvelope(response) {
+  try {
+    const envelope = await response.json();
+    if (envelope && typeof envelope.message === "string") {
+      return envelope;
+    }
+  } catch {
+    // Not JSON (a proxy's error page, say): fall through to a plain message.
+  }
+  return { code: response.status, message: `The server answered ${response.status}.`, data: null };
+}

@@ -1,0 +1,165 @@
+"""The admin view: the backlog, the sessions on hold, setting and lifting a hold,
+and running a job (or a dry run of it) with its progress followed to the end."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from playwright.sync_api import expect
+from sqlalchemy import func, select
+
+from interview_retention.clock import utcnow
+from interview_retention.deletion.models import JobRun
+from interview_retention.sessions.models import InterviewSession
+from tests.browser.support import sign_in
+from tests.deletion.support import make_soft_deleted
+from tests.factories import make_session, make_user
+
+
+def _open_admin(page, token):
+    sign_in(page, token)
+    page.get_by_role("button", name="Admin", exact=True).click()
+    expect(page.locator("#view-admin")).to_be_visible()
+
+
+def _stat(page, key):
+    return page.locator(f'#backlog [data-stat="{key}"] dd')
+
+
+def _sessions_left(web_db, ids):
+    web_db.expire_all()
+    S = InterviewSession
+    return web_db.scalar(select(func.count()).select_from(S).where(S.id.in_(ids)))
+
+
+def _due(web_db, count):
+    owner, _ = make_user(web_db)
+    return [
+        make_soft_deleted(web_db, owner, deadline=utcnow() - timedelta(hours=1)).id
+        for _ in range(count)
+    ]
+
+
+def test_the_backlog_and_the_sessions_on_hold(page, web_db, shot):
+    _, admin = make_user(web_db, admin=True)
+    owner, _ = make_user(web_db)
+    _due(web_db, 3)
+    held = make_session(web_db, owner, children=False)
+    make_session(web_db, owner, children=False)
+
+    _open_admin(page, admin)
+    page.locator("#hold-session").fill(held.id)
+    page.locator("#hold-reason").fill("Litigation hold, case 2026-17")
+    page.get_by_role("button", name="Set hold").click()
+
+    expect(page.locator("#hold-result")).to_have_text(
+        f"Session {held.id} is on legal hold."
+    )
+    expect(page.locator("#hold-history li")).to_have_count(1)
+    expect(page.locator("#hold-history li")).to_contain_text(
+        "Set by admin:", use_inner_text=True
+    )
+    expect(_stat(page, "dueNow")).to_have_text("3")
+    expect(_stat(page, "legalHolds")).to_have_text("1")
+    holds = page.locator("#holds-body tr")
+    expect(holds).to_have_count(1)
+    expect(holds).to_contain_text("Litigation hold, case 2026-17")
+    expect(holds).to_contain_text("EVALUATED")
+    web_db.expire_all()
+    assert web_db.get(InterviewSession, held.id).legal_hold is True
+    shot("backlog-and-holds")
+
+    page.get_by_role("button", name="Lift hold").click()
+
+    expect(page.locator("#hold-result")).to_have_text(
+        f"The hold on session {held.id} is lifted."
+    )
+    expect(page.locator("#holds-empty")).to_be_visible()
+    expect(_stat(page, "legalHolds")).to_have_text("0")
+    web_db.expire_all()
+    assert web_db.get(InterviewSession, held.id).legal_hold is False
+
+
+def test_a_hold_needs_an_id_and_a_reason(page, web_db):
+    _, admin = make_user(web_db, admin=True)
+    _open_admin(page, admin)
+
+    page.locator("#hold-session").fill("not-a-session")
+    page.get_by_role("button", name="Set hold").click()
+    expect(page.locator("#hold-result")).to_have_text(
+        "Enter the session ID and a reason of at least 3 characters."
+    )
+
+    page.locator("#hold-reason").fill("A real reason")
+    page.get_by_role("button", name="Set hold").click()
+    expect(page.locator("#hold-result")).to_have_text("Session not found")
+
+
+def test_running_the_purge_shows_its_progress_to_the_end(page, web_db, worker, shot):
+    _, admin = make_user(web_db, admin=True)
+    ids = _due(web_db, 5)
+    _open_admin(page, admin)
+    expect(_stat(page, "dueNow")).to_have_text("5")
+    job = page.locator('article[data-job="purge"]')
+
+    job.get_by_role("button", name="Run purge").click()
+
+    line = job.locator("[data-job-status]")
+    bar = job.locator("progress")
+    # Batches of 2 with a pause between them: the page sees the run part way.
+    expect(line).to_have_text(
+        re.compile(r"^Running: processed [24], deleted [24], failed 0, remaining [31]$")
+    )
+    expect(job.get_by_role("button", name="Run purge")).to_be_disabled()
+    shot("purge-running", job)
+    assert 0 < float(bar.get_attribute("value")) < float(bar.get_attribute("max"))
+
+    expect(line).to_have_text(
+        "Done: processed 5, deleted 5, failed 0, remaining 0", timeout=30_000
+    )
+    expect(bar).to_have_attribute("value", "1")
+    expect(_stat(page, "dueNow")).to_have_text("0")
+    expect(job.get_by_role("button", name="Run purge")).to_be_enabled()
+    assert _sessions_left(web_db, ids) == 0
+    shot("purge-done", job)
+
+
+def test_a_dry_run_says_what_it_would_do_and_changes_nothing(
+    page, web_db, worker, shot
+):
+    _, admin = make_user(web_db, admin=True)
+    ids = _due(web_db, 3)
+    _open_admin(page, admin)
+    job = page.locator('article[data-job="purge"]')
+
+    job.get_by_label("Dry run").check()
+    job.get_by_role("button", name="Run purge").click()
+
+    expect(job.locator("[data-job-status]")).to_have_text(
+        re.compile(
+            r"^Dry run: the purge job would act on 3 sessions; the oldest deadline"
+            r" is .+\. Nothing was changed\.$"
+        )
+    )
+    assert _sessions_left(web_db, ids) == 3
+    web_db.expire_all()
+    assert web_db.scalar(select(func.count()).select_from(JobRun)) == 0
+    shot("dry-run", job)
+
+
+def test_a_job_the_broker_refuses_says_so(page, web_db, monkeypatch):
+    from interview_retention.worker.tasks import TASKS
+
+    def refuse(*args, **kwargs):
+        raise ConnectionError("broker away")
+
+    monkeypatch.setattr(TASKS["retention"], "apply_async", refuse)
+    _, admin = make_user(web_db, admin=True)
+    _open_admin(page, admin)
+    job = page.locator('article[data-job="retention"]')
+
+    job.get_by_role("button", name="Run retention rule").click()
+
+    expect(job.locator("[data-job-status]")).to_have_text(re.compile(r"^Failed"))
+    expect(job.get_by_role("button", name="Run retention rule")).to_be_enabled()
