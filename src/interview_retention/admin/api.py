@@ -15,14 +15,11 @@ from pydantic import RootModel, ValidationError
 from interview_retention.admin.schemas import (
     HeldSessionOut,
     HoldHistory,
-    HoldPage,
     HoldRequest,
     JobRunOut,
     NoticeOut,
-    NoticePage,
     PlanOut,
     TombstoneOut,
-    TombstonePage,
     TriggerOptions,
 )
 from interview_retention.api.body import json_body, read_json, schema_of
@@ -41,7 +38,7 @@ from interview_retention.deletion.models import JobRun
 from interview_retention.errors import Invalid, NotFound
 from interview_retention.sessions import repository
 from interview_retention.sessions.models import InterviewSession
-from interview_retention.sessions.schemas import SessionOut
+from interview_retention.sessions.schemas import Page, SessionOut
 
 router = APIRouter(
     prefix="/api/admin",
@@ -320,7 +317,7 @@ def hold_history(session_id: SessionId, db: DbSession, admin: CurrentAdmin) -> d
 
 @router.get(
     "/legal-holds",
-    response_model=Envelope[HoldPage],
+    response_model=Envelope[Page[HeldSessionOut]],
     summary="The sessions on legal hold, oldest first, with who set each hold and when",
 )
 def list_holds(
@@ -333,7 +330,7 @@ def list_holds(
         db, offset=(page - 1) * page_size, limit=page_size
     )
     return ok(
-        HoldPage(
+        Page[HeldSessionOut](
             items=[HeldSessionOut.of(h) for h in held],
             total=total,
             page=page,
@@ -343,7 +340,7 @@ def list_holds(
 
 
 @router.get(
-    "/deletion-log", response_model=Envelope[TombstonePage], summary="Tombstones"
+    "/deletion-log", response_model=Envelope[Page[TombstoneOut]], summary="Tombstones"
 )
 def deletion_log(
     db: DbSession,
@@ -367,7 +364,7 @@ def deletion_log(
         limit=page_size,
     )
     return ok(
-        TombstonePage(
+        Page[TombstoneOut](
             items=[TombstoneOut.of(r) for r in rows],
             total=total,
             page=page,
@@ -385,7 +382,7 @@ MAX_NOTICE_ID = 2**63 - 1
 
 @router.get(
     "/notices",
-    response_model=Envelope[NoticePage],
+    response_model=Envelope[Page[NoticeOut]],
     summary="Notices by state, oldest first; FAILED are the dead letters",
 )
 def list_notices(
@@ -399,7 +396,7 @@ def list_notices(
         db, status=status, offset=(page - 1) * page_size, limit=page_size
     )
     return ok(
-        NoticePage(
+        Page[NoticeOut](
             items=[NoticeOut.of(n) for n in rows],
             total=total,
             page=page,

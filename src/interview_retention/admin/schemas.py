@@ -205,13 +205,6 @@ class HeldSessionOut(CamelModel):
         )
 
 
-class HoldPage(CamelModel):
-    items: list[HeldSessionOut]
-    total: int
-    page: int
-    page_size: int
-
-
 class TombstoneOut(CamelModel):
     session_id: str
     user_id: str
@@ -228,13 +221,6 @@ class TombstoneOut(CamelModel):
         return cls.model_validate(entry)
 
 
-class TombstonePage(CamelModel):
-    items: list[TombstoneOut]
-    total: int
-    page: int
-    page_size: int
-
-
 class NoticeOut(CamelModel):
     id: int
     session_id: str
@@ -249,10 +235,3 @@ class NoticeOut(CamelModel):
     @classmethod
     def of(cls, notice: DeletionNotice) -> NoticeOut:
         return cls.model_validate(notice)
-
-
-class NoticePage(CamelModel):
-    items: list[NoticeOut]
-    total: int
-    page: int
-    page_size: int

@@ -31,11 +31,11 @@ from interview_retention.sessions.schemas import (
     BulkDeleteItem,
     BulkDeleteOut,
     BulkDeleteRequest,
+    Page,
     ReportOut,
     SessionCreate,
     SessionDetail,
     SessionOut,
-    SessionPage,
     SessionUpdate,
     Status,
 )
@@ -97,7 +97,7 @@ def create_session(
     return ok(SessionDetail.of_loaded(loaded))
 
 
-@router.get("", response_model=Envelope[SessionPage], summary="List own sessions")
+@router.get("", response_model=Envelope[Page[SessionOut]], summary="List own sessions")
 def list_sessions(
     db: DbSession,
     user: CurrentUser,
@@ -119,7 +119,7 @@ def list_sessions(
         limit=page_size,
     )
     return ok(
-        SessionPage(
+        Page[SessionOut](
             items=[SessionOut.of(s) for s in items],
             total=total,
             page=page,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
@@ -16,6 +16,9 @@ from interview_retention.sessions.models import (
 )
 
 Status = Literal["CREATED", "IN_PROGRESS", "COMPLETED", "EVALUATED", "DELETED"]
+
+
+Item = TypeVar("Item")
 
 
 class CamelModel(BaseModel):
@@ -157,8 +160,10 @@ class SessionDetail(SessionOut):
         )
 
 
-class SessionPage(CamelModel):
-    items: list[SessionOut]
+class Page(CamelModel, Generic[Item]):
+    """One page of a list: its items, how many match in all, and which page."""
+
+    items: list[Item]
     total: int
     page: int
     page_size: int
