@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import httpx
 from playwright.sync_api import expect
 from pypdf import PdfReader
 
@@ -27,6 +28,14 @@ def _open_dialog(page, session_id):
     dialog = page.locator(DIALOG)
     expect(dialog).to_be_visible()
     return dialog
+
+
+def _delete_behind_the_pages_back(live_app, session_id, token):
+    """Delete through the API, as another tab would, after the page listed it."""
+    gone = httpx.delete(
+        f"{live_app.url}/api/interview/sessions/{session_id}", headers=auth(token)
+    )
+    assert gone.status_code == 200
 
 
 def _still_there(web_db, session_id) -> bool:
@@ -136,14 +145,8 @@ def test_export_failing_stops_the_delete(page, web_db, shot):
 
 
 def test_export_answering_404_means_the_session_is_already_gone(page, web_db, live_app):
-    import httpx
-
     session, token = _signed_in_with_one_session(page, web_db)
-    # Deleted behind the page's back: the export has nothing left to print.
-    gone = httpx.delete(
-        f"{live_app.url}/api/interview/sessions/{session.id}", headers=auth(token)
-    )
-    assert gone.status_code == 200
+    _delete_behind_the_pages_back(live_app, session.id, token)
     dialog = _open_dialog(page, session.id)
 
     dialog.get_by_role("button", name="Export & Delete").click()
@@ -217,14 +220,8 @@ def test_a_session_on_legal_hold_comes_back_with_the_409_message(page, web_db):
 
 
 def test_a_session_already_deleted_counts_as_deleted(page, web_db, live_app):
-    import httpx
-
     session, token = _signed_in_with_one_session(page, web_db)
-    # Deleted behind the page's back, through the API as another tab would.
-    gone = httpx.delete(
-        f"{live_app.url}/api/interview/sessions/{session.id}", headers=auth(token)
-    )
-    assert gone.status_code == 200
+    _delete_behind_the_pages_back(live_app, session.id, token)
     dialog = _open_dialog(page, session.id)
 
     dialog.get_by_role("button", name="Delete Only").click()
