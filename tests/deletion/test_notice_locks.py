@@ -50,6 +50,8 @@ def stalled(pg_db, pg_factory, pg_settings, pg_engine, pg_cache, now):
         "client": client,
         "token": token,
         "admin": admin_token,
+        "channel": channel,
+        "job": job,
     }
     channel.release.set()
     job.join(WAIT)
@@ -95,29 +97,15 @@ def test_an_admin_holds_while_the_notice_is_being_sent(pg_db, stalled):
     assert reload(pg_db, session.id).legal_hold is True
 
 
-def test_the_record_after_a_delete_meanwhile_sets_no_retention_deadline(
-    pg_db, pg_factory, pg_settings, pg_engine, pg_cache, now
-):
-    owner, token = make_user(pg_db)
-    session = make_session(pg_db, owner, created_at=now - timedelta(days=100))
-    run_retention(pg_factory, pg_settings, now)
-    channel = SlowChannel()
-    job = threading.Thread(
-        target=run_notices, args=(pg_factory, pg_settings, now, channel)
-    )
-    job.start()
-    assert channel.started.wait(WAIT)
-    client = TestClient(
-        create_app(pg_settings, engine=pg_engine, report_cache=pg_cache),
-        raise_server_exceptions=False,
-    )
+def test_the_record_after_a_delete_meanwhile_sets_no_retention_deadline(pg_db, stalled):
+    session, client, job = stalled["session"], stalled["client"], stalled["job"]
     response = _within_wait(
         lambda: client.patch(
-            path(session.id), json={"status": "DELETED"}, headers=auth(token)
+            path(session.id), json={"status": "DELETED"}, headers=auth(stalled["token"])
         )
     )
 
-    channel.release.set()
+    stalled["channel"].release.set()
     job.join(WAIT)
 
     assert response.status_code == 200
