@@ -81,6 +81,36 @@ def test_the_backlog_and_the_sessions_on_hold(page, web_db, shot):
     assert web_db.get(InterviewSession, held.id).legal_hold is False
 
 
+def test_an_answer_read_before_a_hold_does_not_hide_it(page, web_db):
+    _, admin = make_user(web_db, admin=True)
+    owner, _ = make_user(web_db)
+    session = make_session(web_db, owner, children=False)
+    held_back = []
+
+    def hold_first(route):
+        if held_back:
+            route.continue_()
+        else:
+            # Read now, before the hold; handed to the page only later.
+            held_back.append((route, route.fetch()))
+
+    # The view's first list of holds, read before the hold is set, reaches the
+    # page after the list read once it was set.
+    page.route("**/api/admin/legal-holds*", hold_first)
+    _open_admin(page, admin)
+    page.locator("#hold-session").fill(session.id)
+    page.locator("#hold-reason").fill("Litigation hold, case 2026-17")
+    page.get_by_role("button", name="Set hold").click()
+    expect(page.locator("#holds-body tr")).to_have_count(1)
+
+    stale_route, stale_answer = held_back[0]
+    stale_route.fulfill(response=stale_answer)
+    page.wait_for_load_state("networkidle")
+
+    expect(page.locator("#holds-body tr")).to_have_count(1)
+    expect(_stat(page, "legalHolds")).to_have_text("1")
+
+
 def test_a_hold_needs_an_id_and_a_reason(page, web_db):
     _, admin = make_user(web_db, admin=True)
     _open_admin(page, admin)
@@ -146,6 +176,23 @@ def test_a_dry_run_says_what_it_would_do_and_changes_nothing(
     web_db.expire_all()
     assert web_db.scalar(select(func.count()).select_from(JobRun)) == 0
     shot("dry-run", job)
+
+
+def test_a_notices_run_counts_what_it_sent(page, web_db, worker):
+    _, admin = make_user(web_db, admin=True)
+    owner, _ = make_user(web_db)
+    make_session(web_db, owner, created_at=utcnow() - timedelta(days=100))
+    _open_admin(page, admin)
+
+    for job, name, done in (
+        ("retention", "Run retention rule", "queued 1"),
+        ("notices", "Run notices", "sent 1"),
+    ):
+        card = page.locator(f'article[data-job="{job}"]')
+        card.get_by_role("button", name=name).click()
+        expect(card.locator("[data-job-status]")).to_have_text(
+            re.compile(rf"^Done: processed 1, {done}, failed 0"), timeout=30_000
+        )
 
 
 def test_a_job_the_broker_refuses_says_so(page, web_db, monkeypatch):

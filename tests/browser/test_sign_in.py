@@ -30,6 +30,11 @@ def test_sign_in_with_a_good_token_lists_the_sessions(page, web_db, shot):
     held = make_session(web_db, user, status="COMPLETED", children=False)
     held.legal_hold = True
     web_db.commit()
+    failed = []
+    page.on(
+        "response",
+        lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None,
+    )
     page.goto("/app/")
     shot("sign-in")
 
@@ -45,6 +50,9 @@ def test_sign_in_with_a_good_token_lists_the_sessions(page, web_db, shot):
     expect(page.locator("#zone-note")).to_contain_text("Europe/Berlin")
     expect(page.get_by_role("button", name="Admin")).to_be_hidden()
     assert page.evaluate("() => window.location.href").endswith("/app/")
+    # Every file the page loads is there, its icon included.
+    assert failed == []
+    expect(page.locator('link[rel="icon"]')).to_have_attribute("href", "icon.svg")
     shot("list")
 
 

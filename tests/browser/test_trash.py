@@ -52,6 +52,20 @@ def test_move_to_trash_then_see_it_with_its_deletion_date(page, web_db, shot):
     shot("trash")
 
 
+def test_a_held_session_moved_to_trash_is_said_to_stay(page, web_db):
+    user, token = make_user(web_db)
+    session = make_session(web_db, user, legal_hold=True)
+    sign_in(page, token)
+
+    row(page, session.id).get_by_role("button", name="Move to trash").click()
+
+    expect(notice(page)).to_have_text(
+        "Moved to trash. It is under a legal hold, so it will not be deleted"
+        " while the hold lasts."
+    )
+    assert _status(web_db, session.id) == "DELETED"
+
+
 def test_the_trash_lists_only_the_users_own_deleted_sessions(page, web_db):
     user, token = make_user(web_db)
     other, _ = make_user(web_db)

@@ -39,12 +39,18 @@ export function startAdmin({ notify, describe }) {
   loadStatus();
 }
 
+// Loads can overlap (a hold set while the view's first load is under way); only
+// the latest is shown, so an answer read before a change never hides it.
+let latestLoad = 0;
+
 async function loadStatus() {
+  const load = ++latestLoad;
   try {
     const [status, holds] = await Promise.all([
       call("GET", "/api/admin/retention/status"),
       call("GET", "/api/admin/legal-holds", { query: { pageSize: HOLDS_SHOWN } }),
     ]);
+    if (load !== latestLoad) return;
     renderStatus(status);
     renderHolds(holds);
   } catch (failure) {
@@ -152,11 +158,14 @@ async function runJob(job, dryRun, parts) {
   }
 }
 
+// What the progress's `deleted` count is for each job.
+const DONE_WORD = { retention: "queued", notices: "sent", purge: "deleted" };
+
 function describeRun(run) {
   const progress = run.progress ?? {};
   const counts = ["processed", "deleted", "failed", "remaining"]
     .filter((name) => typeof progress[name] === "number")
-    .map((name) => `${name} ${progress[name]}`);
+    .map((name) => `${name === "deleted" ? (DONE_WORD[run.job] ?? name) : name} ${progress[name]}`);
   const words = { QUEUED: "Queued", RUNNING: "Running", SUCCEEDED: "Done", FAILED: "Failed" };
   const head = words[run.status] ?? run.status;
   const tail = run.status === "FAILED" && run.error ? ` (${run.error})` : "";

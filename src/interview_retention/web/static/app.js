@@ -238,8 +238,10 @@ async function moveToTrash(session, row) {
     renderPager("sessions");
     show($("sessions-empty"), $("sessions-body").children.length === 0);
     notify(
-      `Moved to trash. It will be deleted for good on ${formatDate(moved.permanentDeleteAt)}` +
-        " unless you restore it from the trash.",
+      moved.legalHold
+        ? "Moved to trash. It is under a legal hold, so it will not be deleted while the hold lasts."
+        : `Moved to trash. It will be deleted for good on ${formatDate(moved.permanentDeleteAt)}` +
+            " unless you restore it from the trash.",
     );
   } catch (failure) {
     notify(`Not moved to trash: ${describe(failure)}`, "error");
