@@ -189,3 +189,30 @@ def test_each_session_gets_its_own_message(
         for link in links
     }
     assert granted == ids
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Eve\r\nBcc: attacker@evil.example", "Eve\nCall +1 555 0100", "Eve\x1b[31m\x7f"],
+)
+def test_a_display_name_with_line_breaks_still_gets_its_notice(
+    db, factory, email_settings, mail_server, user, old_session, now, name
+):
+    # A name imported from another system may carry a line break or a control
+    # character: neither may stop the notice (and so the deletion), add a header,
+    # or start a line of its own in the message.
+    user.display_name = name
+    db.commit()
+    _, received = mail_server
+
+    result = _send(factory, email_settings, now)
+
+    assert result["sent"] == 1
+    [message] = received.messages
+    assert message["Bcc"] is None
+    assert [a.addr_spec for a in message["To"].addresses] == [user.email]
+    text, _ = _parts(message)
+    first = text.splitlines()[0]
+    assert first.startswith("Hello Eve")
+    assert first.endswith(",")
+    assert not any(ch < " " for ch in message["To"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 import smtplib
 import ssl
 import time
@@ -119,6 +120,17 @@ def _moment(moment: datetime) -> str:
     return f"{at:%A} {at.day} {at:%B %Y} at {at:%H:%M} UTC"
 
 
+# C0 and C1 control characters, DEL included; line and paragraph separators.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def name_of(message: NoticeMessage) -> str:
+    """The display name on one line: a line break in it (an imported name, say)
+    would make the To header unsendable, so that the notice, and the deletion
+    waiting on it, fails on every attempt, or start a line of its own in the text."""
+    return " ".join(_CONTROL.sub(" ", message.display_name).split())
+
+
 def subject_of(message: NoticeMessage) -> str:
     return "Your interview practice session will be deleted on " + _day(
         message.delete_at
@@ -128,7 +140,7 @@ def subject_of(message: NoticeMessage) -> str:
 def render(message: NoticeMessage) -> tuple[str, str]:
     """The notice's plain text and HTML bodies."""
     values = {
-        "name": message.display_name.strip(),
+        "name": name_of(message),
         "created": _day(message.session_created_at),
         "status": message.session_status.replace("_", " ").lower(),
         "question_count": message.question_count,
@@ -160,7 +172,7 @@ def build_email(message: NoticeMessage, settings: Settings) -> EmailMessage:
     email = EmailMessage()
     email["Subject"] = subject_of(message)
     email["From"] = sender
-    email["To"] = formataddr((message.display_name.strip(), message.email))
+    email["To"] = formataddr((name_of(message), message.email))
     email["Date"] = format_datetime(datetime.now(UTC))
     email["Message-ID"] = f"<deletion-notice-{message.notice_id}@{domain}>"
     email["Auto-Submitted"] = "auto-generated"

@@ -128,14 +128,35 @@ def text(value: object) -> str:
     """Any value as Paragraph markup that shows exactly that text."""
     cleaned = _CONTROL.sub("", str(value)).replace("\r\n", "\n").replace("\r", "\n")
     covered, fallback = _fonts()
+    # One <font> tag per run of characters only the fallback draws, not one per
+    # character: laying out a paragraph costs more the more tags it has, and a
+    # line of Cyrillic or Greek took seconds. A space both fonts draw stays in
+    # the run it is in.
     out = []
+    run: list[str] = []
     for char in cleaned:
         code = ord(char)
         if code in covered or code == 10 or code not in fallback:
+            if run and char == " ":
+                run.append(char)
+                continue
+            if run:
+                out.append(_fallback_run(run))
+                run = []
             out.append(escape(char))
         else:
-            out.append(f'<font name="{FALLBACK_FONT}">{escape(char)}</font>')
+            run.append(char)
+    if run:
+        out.append(_fallback_run(run))
     return "".join(out)
+
+
+def _fallback_run(run: list[str]) -> str:
+    body = "".join(run)
+    # A trailing space goes back to the main font, so the run ends on a glyph.
+    trailing = len(body) - len(body.rstrip(" "))
+    tag = f'<font name="{FALLBACK_FONT}">{escape(body.rstrip(" "))}</font>'
+    return tag + " " * trailing
 
 
 def _lines(value: object, style: ParagraphStyle) -> Iterator[Paragraph]:

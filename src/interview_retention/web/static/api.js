@@ -11,6 +11,12 @@ export class ApiError extends Error {
 }
 
 let unauthorized = () => {};
+// Bumped on every sign-in and sign-out: a call started under one signed-in user
+// never sends, or acts on the answer, under another (or under none).
+let epoch = 0;
+
+// The status of a call cut short by a sign-out: callers treat it as a 401, quietly.
+const SIGNED_OUT = 401;
 
 /** Called with the API's message when a stored token stops working (401). */
 export function onUnauthorized(handler) {
@@ -22,10 +28,12 @@ export function storedToken() {
 }
 
 export function storeToken(token) {
+  epoch += 1;
   sessionStorage.setItem(TOKEN_KEY, token);
 }
 
 export function forgetToken() {
+  epoch += 1;
   sessionStorage.removeItem(TOKEN_KEY);
 }
 
@@ -47,8 +55,15 @@ export async function call(method, path, { body, query, raw = false, token } = {
       if (one !== undefined && one !== null) url.searchParams.append(name, String(one));
     }
   }
+  const bearer = token ?? storedToken();
+  const started = epoch;
+  if (!bearer) {
+    // Signed out (a poll or a load that outlived the sign-out): a request without
+    // a token would only count as a failed authentication of this address.
+    throw new ApiError(SIGNED_OUT, "Signed out");
+  }
   const headers = { Accept: raw ? "application/pdf, application/json" : "application/json" };
-  headers.Authorization = `Bearer ${token ?? storedToken() ?? ""}`;
+  headers.Authorization = `Bearer ${bearer}`;
   const init = { method, headers, cache: "no-store", credentials: "omit" };
   if (body !== undefined) {
     headers["Content-Type"] = "application/json";
@@ -60,6 +75,11 @@ export async function call(method, path, { body, query, raw = false, token } = {
     response = await fetch(url, init);
   } catch {
     throw new ApiError(0, "The server could not be reached. Check your connection and try again.");
+  }
+  if (token === undefined && epoch !== started) {
+    // The user signed out (or another signed in) meanwhile: the answer is for
+    // no one on the page now.
+    throw new ApiError(SIGNED_OUT, "Signed out");
   }
   if (raw && response.ok) {
     return response;
