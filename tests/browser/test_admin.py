@@ -178,6 +178,46 @@ def test_a_dry_run_says_what_it_would_do_and_changes_nothing(
     shot("dry-run", job)
 
 
+def test_a_dry_run_plan_runs_as_it_was_listed(page, web_db, worker, shot):
+    _, admin = make_user(web_db, admin=True)
+    ids = _due(web_db, 3)
+    _open_admin(page, admin)
+    job = page.locator('article[data-job="purge"]')
+    job.get_by_label("Dry run").check()
+    job.get_by_role("button", name="Run purge").click()
+    expect(job.locator("[data-job-status]")).to_contain_text("would act on 3 sessions")
+
+    job.get_by_role("button", name="Run this plan").click()
+
+    expect(job.locator("[data-job-status]")).to_have_text(
+        "Done: processed 3, deleted 3, failed 0, remaining 0", timeout=30_000
+    )
+    expect(job.get_by_role("button", name="Run this plan")).to_be_hidden()
+    assert _sessions_left(web_db, ids) == 0
+    shot("plan-done", job)
+
+
+def test_a_plan_whose_set_changed_is_refused(page, web_db, worker):
+    _, admin = make_user(web_db, admin=True)
+    ids = _due(web_db, 3)
+    _open_admin(page, admin)
+    job = page.locator('article[data-job="purge"]')
+    job.get_by_label("Dry run").check()
+    job.get_by_role("button", name="Run purge").click()
+    expect(job.locator("[data-job-status]")).to_contain_text("would act on 3 sessions")
+    # One of the planned sessions is put on hold after the plan was made.
+    web_db.get(InterviewSession, ids[0]).legal_hold = True
+    web_db.commit()
+
+    job.get_by_role("button", name="Run this plan").click()
+
+    expect(job.locator("[data-job-status]")).to_have_text(
+        "Not run: The purge set has drifted since the plan was made: 0 added,"
+        " 1 removed; review a new dry run"
+    )
+    assert _sessions_left(web_db, ids) == 3
+
+
 def test_a_notices_run_counts_what_it_sent(page, web_db, worker):
     _, admin = make_user(web_db, admin=True)
     owner, _ = make_user(web_db)

@@ -119,9 +119,14 @@ function jobCard({ job, title, what }) {
   const run = el("button", { className: "button button-primary", text: `Run ${title.toLowerCase()}`, attrs: { type: "button" } });
   const bar = el("progress", { attrs: { max: "1", value: "0", "aria-label": `${title} progress` } });
   const line = el("p", { className: "result", attrs: { role: "status", "data-job-status": job } });
-  const output = el("div", { className: "job-output" }, [bar, line]);
+  // After a dry run: run exactly the set it listed, refused if that set has changed.
+  const runPlan = el("button", { className: "button", text: "Run this plan", attrs: { type: "button" } });
+  runPlan.hidden = true;
+  const output = el("div", { className: "job-output" }, [bar, line, runPlan]);
   output.hidden = true;
-  run.addEventListener("click", () => runJob(job, dry.checked, { run, bar, line, output }));
+  const parts = { run, runPlan, bar, line, output };
+  run.addEventListener("click", () => runJob(job, { dryRun: dry.checked }, parts));
+  runPlan.addEventListener("click", () => runJob(job, { planId: runPlan.dataset.planId }, parts));
   return el("article", { className: "job", attrs: { "data-job": job } }, [
     el("h3", { text: title }),
     el("p", { className: "muted small", text: what }),
@@ -133,19 +138,27 @@ function jobCard({ job, title, what }) {
   ]);
 }
 
-async function runJob(job, dryRun, parts) {
-  const { run, bar, line, output } = parts;
+async function runJob(job, { dryRun = false, planId = null }, parts) {
+  const { run, runPlan, bar, line, output } = parts;
   run.disabled = true;
+  show(runPlan, false);
   show(output);
   bar.removeAttribute("value");
   line.textContent = dryRun ? "Making a plan…" : "Queueing…";
+  let body = {};
+  if (dryRun) body = { dryRun: true };
+  else if (planId) body = { planId };
   try {
-    const data = await call("POST", `/api/admin/jobs/${job}`, { body: dryRun ? { dryRun: true } : {} });
+    const data = await call("POST", `/api/admin/jobs/${job}`, { body });
     if (dryRun) {
       bar.value = 1;
       bar.max = 1;
       const oldest = data.oldestDeadline ? `; the oldest deadline is ${formatDate(data.oldestDeadline)}` : "";
       line.textContent = `Dry run: the ${job} job would act on ${plural(data.count, "session")}${oldest}. Nothing was changed.`;
+      if (data.count > 0) {
+        runPlan.dataset.planId = data.planId;
+        show(runPlan);
+      }
       return;
     }
     await follow(data.taskId, { bar, line });
