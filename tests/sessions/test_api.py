@@ -165,6 +165,17 @@ class TestList:
         assert data["page"] == 1
         assert data["pageSize"] == 20
 
+    def test_each_item_carries_its_overall_score_when_evaluated(self, client, db):
+        user, token = make_user(db)
+        evaluated = make_session(db, user, created_at=T0 - timedelta(hours=2))
+        fresh = make_session(db, user, status="CREATED", children=False, created_at=T0)
+
+        with freeze_time(T0):
+            data = ok_data(client.get(SESSIONS, headers=auth(token)))
+
+        scores = {s["sessionId"]: s["overallScore"] for s in data["items"]}
+        assert scores == {evaluated.id: 7.5, fresh.id: None}
+
     def test_soft_deleted_sessions_only_when_asked_for_by_status(self, client, db):
         user, token = make_user(db)
         kept = make_session(db, user)

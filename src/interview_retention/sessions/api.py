@@ -35,6 +35,7 @@ from interview_retention.sessions.schemas import (
     ReportOut,
     SessionCreate,
     SessionDetail,
+    SessionListItem,
     SessionOut,
     SessionUpdate,
     Status,
@@ -97,7 +98,9 @@ def create_session(
     return ok(SessionDetail.of_loaded(loaded))
 
 
-@router.get("", response_model=Envelope[Page[SessionOut]], summary="List own sessions")
+@router.get(
+    "", response_model=Envelope[Page[SessionListItem]], summary="List own sessions"
+)
 def list_sessions(
     db: DbSession,
     user: CurrentUser,
@@ -118,9 +121,10 @@ def list_sessions(
         offset=(page - 1) * page_size,
         limit=page_size,
     )
+    scores = repository.overall_scores(db, [s.id for s in items])
     return ok(
-        Page[SessionOut](
-            items=[SessionOut.of(s) for s in items],
+        Page[SessionListItem](
+            items=[SessionListItem.listed(s, scores.get(s.id)) for s in items],
             total=total,
             page=page,
             page_size=page_size,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, and_, false, func, or_, select, true
 from sqlalchemy.orm import Session, selectinload
 
-from interview_retention.sessions.models import InterviewSession
+from interview_retention.sessions.models import Evaluation, InterviewSession
 
 S = InterviewSession
 
@@ -137,3 +137,15 @@ def list_owned(
         query.order_by(S.created_at.desc(), S.id).offset(offset).limit(limit)
     ).all()
     return list(page), total
+
+
+def overall_scores(db: Session, session_ids: Sequence[str]) -> dict[str, float]:
+    """The overall score of each of these sessions that has an evaluation, in one
+    query for a whole page."""
+    if not session_ids:
+        return {}
+    E = Evaluation
+    rows = db.execute(
+        select(E.session_id, E.overall_score).where(E.session_id.in_(session_ids))
+    )
+    return dict(rows.all())

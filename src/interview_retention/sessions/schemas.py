@@ -169,6 +169,26 @@ class Page(CamelModel, Generic[Item]):
     page_size: int
 
 
+class SessionListItem(SessionOut):
+    """A session as the list shows it: with its overall score, when evaluated, so
+    that a list needs no request per session to show it."""
+
+    overall_score: float | None
+
+    @classmethod
+    def listed(
+        cls, session: InterviewSession, overall_score: float | None
+    ) -> SessionListItem:
+        return cls.model_validate(
+            {
+                **_columns(session),
+                "session_id": session.id,
+                "overall_score": overall_score,
+            },
+            from_attributes=False,
+        )
+
+
 class ReportOut(CamelModel):
     session_id: str
     generated_at: AwareDatetime
