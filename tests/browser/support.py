@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from playwright.sync_api import expect
@@ -22,3 +23,12 @@ def row(page: Any, session_id: str, view: str = "sessions") -> Any:
 
 def notice(page: Any) -> Any:
     return page.locator("#notice-text")
+
+
+def until(page: Any, condition: Callable[[], bool], timeout_ms: int = 10_000) -> None:
+    """Wait, letting the page's events through, until `condition()` holds."""
+    waited = 0
+    while not condition():
+        assert waited < timeout_ms, "the page never got there"
+        page.wait_for_timeout(50)
+        waited += 50

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from pypdf import PdfReader
 
 from interview_retention.sessions.models import InterviewSession
-from tests.browser.support import notice, row, sign_in
+from tests.browser.support import notice, row, sign_in, until
 from tests.factories import auth, make_session, make_user
 
 DIALOG = "#delete-dialog"
@@ -107,8 +107,7 @@ def test_delete_only_removes_the_row_at_once_and_the_session(page, web_db, shot)
     dialog.get_by_role("button", name="Delete Only").click()
 
     expect(row(page, session.id)).to_have_count(0)
-    page.wait_for_function("() => true")
-    assert len(held) == 1
+    until(page, lambda: len(held) == 1)
     assert _still_there(web_db, session.id)
     shot("row-gone-before-answer")
     held[0].continue_()

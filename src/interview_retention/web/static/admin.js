@@ -1,7 +1,7 @@
 // The admin view: the retention backlog and each job's health, legal holds, and
 // running a job with its progress followed until it ends.
 
-import { ApiError, call } from "./api.js";
+import { ApiError, call, latestOnly } from "./api.js";
 import { el, formatDate, plural, show } from "./dom.js";
 
 const $ = (id) => document.getElementById(id);
@@ -39,18 +39,17 @@ export function startAdmin({ notify, describe }) {
   loadStatus();
 }
 
-// Loads can overlap (a hold set while the view's first load is under way); only
-// the latest is shown, so an answer read before a change never hides it.
-let latestLoad = 0;
+// A hold set while the view's first load is under way: that load's answer is older.
+const statusLoad = latestOnly();
 
 async function loadStatus() {
-  const load = ++latestLoad;
+  const current = statusLoad();
   try {
     const [status, holds] = await Promise.all([
       call("GET", "/api/admin/retention/status"),
       call("GET", "/api/admin/legal-holds", { query: { pageSize: HOLDS_SHOWN } }),
     ]);
-    if (load !== latestLoad) return;
+    if (!current()) return;
     renderStatus(status);
     renderHolds(holds);
   } catch (failure) {

@@ -18,6 +18,21 @@ let epoch = 0;
 // The status of a call cut short by a sign-out: callers treat it as a 401, quietly.
 const SIGNED_OUT = 401;
 
+/**
+ * For loads that can overlap (a refresh while one is under way, a change made
+ * just after a view opened): call the function this returns at the start of a
+ * load, and after each await go on only if the check it gave still says so.
+ * Only the latest load shows its answer, so one read before a change never
+ * hides that change.
+ */
+export function latestOnly() {
+  let last = 0;
+  return () => {
+    const ticket = ++last;
+    return () => ticket === last;
+  };
+}
+
 /** Called with the API's message when a stored token stops working (401). */
 export function onUnauthorized(handler) {
   unauthorized = handler;

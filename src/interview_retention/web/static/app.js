@@ -5,6 +5,7 @@ import {
   ApiError,
   call,
   forgetToken,
+  latestOnly,
   onUnauthorized,
   sessionPath,
   storedToken,
@@ -21,8 +22,6 @@ const state = {
   view: "sessions",
   pages: { sessions: 1, trash: 1 },
   totals: { sessions: 0, trash: 0 },
-  // Session id -> its detail (questions, answers, evaluation), or a promise of it.
-  details: new Map(),
 };
 
 // --- Messages --------------------------------------------------------------
@@ -84,7 +83,6 @@ async function signIn(event) {
 
 function signOut(message) {
   forgetToken();
-  state.details.clear();
   closeDialog();
   clearNotice();
   showSignIn(message);
@@ -119,9 +117,8 @@ function switchView(view) {
 }
 
 function refresh(view) {
-  if (view === "sessions") loadSessions();
-  else if (view === "trash") loadTrash();
-  else if (view === "admin") startAdmin({ notify, describe });
+  if (view === "admin") startAdmin({ notify, describe });
+  else loadList(view);
 }
 
 function renderPager(view) {
@@ -141,28 +138,39 @@ function turnPage(view, step) {
 
 // --- Sessions ----------------------------------------------------------------
 
-async function loadSessions() {
-  const body = $("sessions-body");
+// The two lists: the user's sessions, and the soft-deleted ones in the trash.
+const LISTS = {
+  sessions: { status: undefined, rowOf: sessionRow, latest: latestOnly() },
+  trash: { status: "DELETED", rowOf: trashRow, latest: latestOnly() },
+};
+
+async function loadList(view) {
+  const { status, rowOf, latest } = LISTS[view];
+  const current = latest();
+  const body = $(`${view}-body`);
   body.setAttribute("aria-busy", "true");
   try {
     const page = await call("GET", "/api/interview/sessions", {
-      query: { page: state.pages.sessions, pageSize: PAGE_SIZE },
+      query: { status, page: state.pages[view], pageSize: PAGE_SIZE },
     });
-    if (page.items.length === 0 && state.pages.sessions > 1) {
-      state.pages.sessions -= 1;
-      return loadSessions();
+    if (!current()) return;
+    if (page.items.length === 0 && state.pages[view] > 1) {
+      // The last page emptied (deleted or restored elsewhere): show the one before.
+      state.pages[view] -= 1;
+      return loadList(view);
     }
-    state.totals.sessions = page.total;
-    body.replaceChildren(...page.items.map(sessionRow));
-    show($("sessions-empty"), page.items.length === 0);
-    renderPager("sessions");
-    for (const session of page.items) fillScore(session);
+    state.totals[view] = page.total;
+    body.replaceChildren(...page.items.map(rowOf));
+    show($(`${view}-empty`), page.items.length === 0);
+    renderPager(view);
   } catch (failure) {
-    if (!(failure instanceof ApiError && failure.status === 401)) notify(describe(failure), "error");
+    if (current() && !(failure instanceof ApiError && failure.status === 401)) notify(describe(failure), "error");
   } finally {
-    body.removeAttribute("aria-busy");
+    // A newer load under way keeps the list marked busy until it ends.
+    if (current()) body.removeAttribute("aria-busy");
   }
 }
+
 
 function deletionCell(session) {
   if (session.legalHold) {
@@ -197,35 +205,11 @@ function sessionRow(session) {
     el("td", { text: created, attrs: { "data-label": "Created" } }),
     el("td", { attrs: { "data-label": "Status" } }, [statusBadge(session.status)]),
     el("td", { text: session.questionCount, attrs: { "data-label": "Questions" } }),
-    el("td", { className: "score", text: "—", attrs: { "data-label": "Score" } }),
+    el("td", { className: "score", text: session.overallScore ?? "—", attrs: { "data-label": "Score" } }),
     el("td", { attrs: { "data-label": "Deletion" } }, deletionCell(session)),
     el("td", { className: "row-actions" }, [trash, remove]),
   ]);
   return row;
-}
-
-/** The session with its questions, answers and evaluation, fetched once per load. */
-function detailOf(sessionId) {
-  if (!state.details.has(sessionId)) {
-    const pending = call("GET", sessionPath(sessionId)).catch((failure) => {
-      state.details.delete(sessionId);
-      throw failure;
-    });
-    state.details.set(sessionId, pending);
-  }
-  return state.details.get(sessionId);
-}
-
-async function fillScore(session) {
-  // Only an evaluated session has a score; the list itself does not carry it.
-  if (session.status !== "EVALUATED") return;
-  try {
-    const detail = await detailOf(session.sessionId);
-    const cell = document.querySelector(`tr[data-session-id="${CSS.escape(session.sessionId)}"] .score`);
-    if (cell && detail.evaluation) cell.textContent = String(detail.evaluation.overallScore);
-  } catch {
-    // The score is a nicety: the row stays without it.
-  }
 }
 
 async function moveToTrash(session, row) {
@@ -308,7 +292,8 @@ async function openDeleteDialog(session, row) {
   $("delete-cancel").focus();
 
   try {
-    const detail = await detailOf(session.sessionId);
+    // Read when the dialog opens, so that the counts are those of now.
+    const detail = await call("GET", sessionPath(session.sessionId));
     if (dialog.session === session) listWhatGoes(detail);
   } catch {
     if (dialog.session === session) listWhatGoes(null);
@@ -391,7 +376,6 @@ function forgetRow(session, row, message) {
     closeDialog();
     show($("sessions-empty"), $("sessions-body").children.length === 0);
   }
-  state.details.delete(session.sessionId);
   state.totals.sessions = Math.max(0, state.totals.sessions - 1);
   renderPager("sessions");
   notify(message);
@@ -431,28 +415,6 @@ async function deleteSession(session, row) {
 }
 
 // --- Trash -------------------------------------------------------------------
-
-async function loadTrash() {
-  const body = $("trash-body");
-  body.setAttribute("aria-busy", "true");
-  try {
-    const page = await call("GET", "/api/interview/sessions", {
-      query: { status: "DELETED", page: state.pages.trash, pageSize: PAGE_SIZE },
-    });
-    if (page.items.length === 0 && state.pages.trash > 1) {
-      state.pages.trash -= 1;
-      return loadTrash();
-    }
-    state.totals.trash = page.total;
-    body.replaceChildren(...page.items.map(trashRow));
-    show($("trash-empty"), page.items.length === 0);
-    renderPager("trash");
-  } catch (failure) {
-    if (!(failure instanceof ApiError && failure.status === 401)) notify(describe(failure), "error");
-  } finally {
-    body.removeAttribute("aria-busy");
-  }
-}
 
 function trashRow(session) {
   const created = formatDate(session.createdAt);
