@@ -12,15 +12,8 @@ from sqlalchemy import func, select
 from interview_retention.clock import utcnow
 from interview_retention.deletion.models import JobRun
 from interview_retention.sessions.models import InterviewSession
-from tests.browser.support import sign_in
-from tests.deletion.support import make_soft_deleted
+from tests.browser.support import due_sessions, open_admin
 from tests.factories import make_session, make_user
-
-
-def _open_admin(page, token):
-    sign_in(page, token)
-    page.get_by_role("button", name="Admin", exact=True).click()
-    expect(page.locator("#view-admin")).to_be_visible()
 
 
 def _stat(page, key):
@@ -33,22 +26,26 @@ def _sessions_left(web_db, ids):
     return web_db.scalar(select(func.count()).select_from(S).where(S.id.in_(ids)))
 
 
-def _due(web_db, count):
-    owner, _ = make_user(web_db)
-    return [
-        make_soft_deleted(web_db, owner, deadline=utcnow() - timedelta(hours=1)).id
-        for _ in range(count)
-    ]
+def _planned_purge(page, web_db):
+    """Three due sessions, and the purge card after a dry run listed them."""
+    _, admin = make_user(web_db, admin=True)
+    ids = due_sessions(web_db, 3)
+    open_admin(page, admin)
+    job = page.locator('article[data-job="purge"]')
+    job.get_by_label("Dry run").check()
+    job.get_by_role("button", name="Run purge").click()
+    expect(job.locator("[data-job-status]")).to_contain_text("would act on 3 sessions")
+    return job, ids
 
 
 def test_the_backlog_and_the_sessions_on_hold(page, web_db, shot):
     _, admin = make_user(web_db, admin=True)
     owner, _ = make_user(web_db)
-    _due(web_db, 3)
+    due_sessions(web_db, 3)
     held = make_session(web_db, owner, children=False)
     make_session(web_db, owner, children=False)
 
-    _open_admin(page, admin)
+    open_admin(page, admin)
     page.locator("#hold-session").fill(held.id)
     page.locator("#hold-reason").fill("Litigation hold, case 2026-17")
     page.get_by_role("button", name="Set hold").click()
@@ -97,7 +94,7 @@ def test_an_answer_read_before_a_hold_does_not_hide_it(page, web_db):
     # The view's first list of holds, read before the hold is set, reaches the
     # page after the list read once it was set.
     page.route("**/api/admin/legal-holds*", hold_first)
-    _open_admin(page, admin)
+    open_admin(page, admin)
     page.locator("#hold-session").fill(session.id)
     page.locator("#hold-reason").fill("Litigation hold, case 2026-17")
     page.get_by_role("button", name="Set hold").click()
@@ -113,7 +110,7 @@ def test_an_answer_read_before_a_hold_does_not_hide_it(page, web_db):
 
 def test_a_hold_needs_an_id_and_a_reason(page, web_db):
     _, admin = make_user(web_db, admin=True)
-    _open_admin(page, admin)
+    open_admin(page, admin)
 
     page.locator("#hold-session").fill("not-a-session")
     page.get_by_role("button", name="Set hold").click()
@@ -128,8 +125,8 @@ def test_a_hold_needs_an_id_and_a_reason(page, web_db):
 
 def test_running_the_purge_shows_its_progress_to_the_end(page, web_db, worker, shot):
     _, admin = make_user(web_db, admin=True)
-    ids = _due(web_db, 5)
-    _open_admin(page, admin)
+    ids = due_sessions(web_db, 5)
+    open_admin(page, admin)
     expect(_stat(page, "dueNow")).to_have_text("5")
     job = page.locator('article[data-job="purge"]')
 
@@ -159,8 +156,8 @@ def test_a_dry_run_says_what_it_would_do_and_changes_nothing(
     page, web_db, worker, shot
 ):
     _, admin = make_user(web_db, admin=True)
-    ids = _due(web_db, 3)
-    _open_admin(page, admin)
+    ids = due_sessions(web_db, 3)
+    open_admin(page, admin)
     job = page.locator('article[data-job="purge"]')
 
     job.get_by_label("Dry run").check()
@@ -179,13 +176,7 @@ def test_a_dry_run_says_what_it_would_do_and_changes_nothing(
 
 
 def test_a_dry_run_plan_runs_as_it_was_listed(page, web_db, worker, shot):
-    _, admin = make_user(web_db, admin=True)
-    ids = _due(web_db, 3)
-    _open_admin(page, admin)
-    job = page.locator('article[data-job="purge"]')
-    job.get_by_label("Dry run").check()
-    job.get_by_role("button", name="Run purge").click()
-    expect(job.locator("[data-job-status]")).to_contain_text("would act on 3 sessions")
+    job, ids = _planned_purge(page, web_db)
 
     job.get_by_role("button", name="Run this plan").click()
 
@@ -198,13 +189,7 @@ def test_a_dry_run_plan_runs_as_it_was_listed(page, web_db, worker, shot):
 
 
 def test_a_plan_whose_set_changed_is_refused(page, web_db, worker):
-    _, admin = make_user(web_db, admin=True)
-    ids = _due(web_db, 3)
-    _open_admin(page, admin)
-    job = page.locator('article[data-job="purge"]')
-    job.get_by_label("Dry run").check()
-    job.get_by_role("button", name="Run purge").click()
-    expect(job.locator("[data-job-status]")).to_contain_text("would act on 3 sessions")
+    job, ids = _planned_purge(page, web_db)
     # One of the planned sessions is put on hold after the plan was made.
     web_db.get(InterviewSession, ids[0]).legal_hold = True
     web_db.commit()
@@ -222,7 +207,7 @@ def test_a_notices_run_counts_what_it_sent(page, web_db, worker):
     _, admin = make_user(web_db, admin=True)
     owner, _ = make_user(web_db)
     make_session(web_db, owner, created_at=utcnow() - timedelta(days=100))
-    _open_admin(page, admin)
+    open_admin(page, admin)
 
     for job, name, done in (
         ("retention", "Run retention rule", "queued 1"),
@@ -243,7 +228,7 @@ def test_a_job_the_broker_refuses_says_so(page, web_db, monkeypatch):
 
     monkeypatch.setattr(TASKS["retention"], "apply_async", refuse)
     _, admin = make_user(web_db, admin=True)
-    _open_admin(page, admin)
+    open_admin(page, admin)
     job = page.locator('article[data-job="retention"]')
 
     job.get_by_role("button", name="Run retention rule").click()

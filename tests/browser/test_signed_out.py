@@ -6,15 +6,14 @@ import re
 
 from playwright.sync_api import expect
 
-from tests.browser.support import sign_in
-from tests.browser.test_admin import _due, _open_admin
+from tests.browser.support import due_sessions, open_admin, sign_in
 from tests.factories import make_user
 
 
 def test_signing_out_during_a_followed_run_sends_nothing_more(page, web_db, worker):
     _, admin = make_user(web_db, admin=True)
-    _due(web_db, 5)
-    _open_admin(page, admin)
+    due_sessions(web_db, 5)
+    open_admin(page, admin)
     job = page.locator('article[data-job="purge"]')
     job.get_by_role("button", name="Run purge").click()
     expect(job.locator("[data-job-status]")).to_have_text(re.compile(r"^Running"))
@@ -40,8 +39,8 @@ def test_signing_out_during_a_followed_run_sends_nothing_more(page, web_db, work
 def test_a_second_user_in_the_tab_does_not_inherit_the_run(page, web_db, worker):
     _, admin = make_user(web_db, admin=True)
     _, user = make_user(web_db)
-    _due(web_db, 5)
-    _open_admin(page, admin)
+    due_sessions(web_db, 5)
+    open_admin(page, admin)
     job = page.locator('article[data-job="purge"]')
     job.get_by_role("button", name="Run purge").click()
     expect(job.locator("[data-job-status]")).to_have_text(re.compile(r"^Running"))
