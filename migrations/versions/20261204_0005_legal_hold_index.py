@@ -22,6 +22,16 @@ NAME = "ix_interview_sessions_on_hold"
 COLUMNS = ["created_at", "id"]
 
 
+def _drop_concurrently() -> None:
+    # Outside a transaction; also clears an invalid index a failed build left.
+    op.drop_index(
+        NAME,
+        table_name="interview_sessions",
+        postgresql_concurrently=True,
+        if_exists=True,
+    )
+
+
 def upgrade() -> None:
     if op.get_bind().dialect.name != "postgresql":
         op.create_index(
@@ -32,13 +42,7 @@ def upgrade() -> None:
         )
         return
     with op.get_context().autocommit_block():
-        # A build that failed half way leaves an invalid index behind.
-        op.drop_index(
-            NAME,
-            table_name="interview_sessions",
-            postgresql_concurrently=True,
-            if_exists=True,
-        )
+        _drop_concurrently()
         op.create_index(
             NAME,
             "interview_sessions",
@@ -53,9 +57,4 @@ def downgrade() -> None:
         op.drop_index(NAME, table_name="interview_sessions")
         return
     with op.get_context().autocommit_block():
-        op.drop_index(
-            NAME,
-            table_name="interview_sessions",
-            postgresql_concurrently=True,
-            if_exists=True,
-        )
+        _drop_concurrently()

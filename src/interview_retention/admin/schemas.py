@@ -16,6 +16,7 @@ from interview_retention.deletion.models import (
     JobRun,
     LegalHoldEvent,
 )
+from interview_retention.deletion.service import Held
 from interview_retention.sessions.models import InterviewSession
 from interview_retention.sessions.schemas import REQUEST, CamelModel
 
@@ -192,7 +193,7 @@ class HeldSessionOut(CamelModel):
     held_by: str | None
 
     @classmethod
-    def of(cls, held: Any) -> HeldSessionOut:
+    def of(cls, held: Held) -> HeldSessionOut:
         session = held.session
         return cls(
             session_id=session.id,

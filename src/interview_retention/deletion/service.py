@@ -809,11 +809,15 @@ class Held:
     by: str | None
 
 
+# As the partial index of holds is written, so that the planner uses it.
+ON_HOLD = S.legal_hold == true()
+
+
 def holds_page(offset: int, limit: int) -> Select[tuple[InterviewSession]]:
     """A page of the sessions on legal hold, by the partial index of holds."""
     return (
         select(S)
-        .where(S.legal_hold == true())
+        .where(ON_HOLD)
         .order_by(S.created_at, S.id)
         .offset(offset)
         .limit(limit)
@@ -828,10 +832,7 @@ def list_holds(
     `since` and `by` come from the latest SET event; a hold set before events
     were recorded (or straight in the database) has neither.
     """
-    total = (
-        db.scalar(select(func.count()).select_from(S).where(S.legal_hold == true()))
-        or 0
-    )
+    total = db.scalar(select(func.count()).select_from(S).where(ON_HOLD)) or 0
     sessions = db.scalars(holds_page(offset, limit)).all()
     E = LegalHoldEvent
     latest: dict[str, LegalHoldEvent] = {}
